@@ -1,0 +1,5 @@
+import sys
+
+from sslstudio.cli import main
+
+sys.exit(main())

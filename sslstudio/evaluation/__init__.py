@@ -1,0 +1,1 @@
+"""Metrics, splits and baselines (no Qt)."""

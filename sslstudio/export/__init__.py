@@ -1,0 +1,1 @@
+"""ONNX, torch.export and safetensors exports with a model card (no Qt)."""

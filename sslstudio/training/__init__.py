@@ -1,0 +1,1 @@
+"""Training loop, strategies, devices and checkpoints (no Qt)."""

@@ -1,0 +1,31 @@
+"""What a strategy runs on: the dataset, the labels, the device, a cancel flag and the run folder."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from sslstudio.data.base import Dataset
+
+
+class Cancelled(Exception):
+    """Raised inside a training loop when the user cancels; strategies turn it into a cancelled result."""
+
+
+@dataclass
+class RunContext:
+    """The live inputs of a run. ``labels`` has one entry per sample, None where unlabeled."""
+
+    dataset: Dataset
+    labels: list[str | None]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    cancel: threading.Event = field(default_factory=threading.Event)
+    run_dir: Path | None = None
+
+    def check_cancel(self) -> None:
+        """Raise ``Cancelled`` if the user asked to stop."""
+        if self.cancel.is_set():
+            raise Cancelled()

@@ -1,0 +1,91 @@
+"""Pieces every strategy shares: the label plan, the scratch baseline and held-out evaluation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sslstudio.data.base import DataError
+from sslstudio.evaluation.metrics import classification_metrics
+from sslstudio.evaluation.splits import choose_labeled, holdout_mask
+from sslstudio.models.base import build_encoder
+from sslstudio.models.model import SSLModel
+from sslstudio.training.config import RunConfig
+from sslstudio.training.context import RunContext
+from sslstudio.training.events import Log, Progress
+from sslstudio.training.loop import fit_classifier, predict_proba
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    """Which samples a run may train on and which it is judged on.
+
+    ``pool``: every sample outside the held-out split (pretraining uses these).
+    ``labeled``/``targets``: the labeled training samples and their class indices.
+    ``holdout``/``holdout_targets``: labeled held-out samples for evaluation.
+    """
+
+    class_names: tuple[str, ...]
+    pool: tuple[int, ...]
+    labeled: tuple[int, ...]
+    targets: tuple[int, ...]
+    holdout: tuple[int, ...]
+    holdout_targets: tuple[int, ...]
+
+
+def plan_labels(config: RunConfig, context: RunContext) -> LabelPlan:
+    """Split the dataset and choose the labeled training samples.
+
+    Raises:
+        DataError: if fewer than two classes have labels outside the held-out
+            split, or no labeled sample is held out for evaluation.
+    """
+    labels = context.labels
+    mask = holdout_mask(context.dataset.ids, config.holdout_fraction)
+    pool = [index for index in range(len(labels)) if not mask[index]]
+    labeled = choose_labeled(labels, pool, config.labels_per_class, config.seed)
+    class_names = tuple(sorted({labels[index] for index in labeled}))
+    if len(class_names) < 2:
+        raise DataError(f"found labels for {len(class_names)} class(es) outside the held-out split; "
+                        "label samples of at least two classes (or choose another label column)")
+    class_index = {name: position for position, name in enumerate(class_names)}
+    holdout = [index for index in range(len(labels)) if mask[index] and labels[index] in class_index]
+    if not holdout:
+        raise DataError("no labeled sample falls in the held-out split, so nothing can be evaluated; label more samples")
+    return LabelPlan(
+        class_names=class_names,
+        pool=tuple(pool),
+        labeled=tuple(labeled),
+        targets=tuple(class_index[labels[index]] for index in labeled),
+        holdout=tuple(holdout),
+        holdout_targets=tuple(class_index[labels[index]] for index in holdout),
+    )
+
+
+def evaluate(model: SSLModel, plan: LabelPlan, context: RunContext, config: RunConfig) -> dict:
+    """Return held-out metrics of ``model`` (see ``classification_metrics``)."""
+    probabilities = predict_proba(model, context.dataset, plan.holdout, context.device, batch_size=config.batch_size * 4)
+    return classification_metrics(plan.holdout_targets, probabilities, plan.class_names)
+
+
+def train_scratch_baseline(config: RunConfig, context: RunContext, plan: LabelPlan) -> Iterator[Progress | Log]:
+    """Train the same encoder and classifier from random weights on the same labels; return (model, metrics)."""
+    torch.manual_seed(config.seed)
+    model = SSLModel(build_encoder(context.dataset.spec, config.encoder_size))
+    model.add_classifier(len(plan.class_names))
+    yield Log(f"Training the scratch baseline on {len(plan.labeled)} labeled samples")
+    yield from fit_classifier(model, plan.labeled, plan.targets, config, context, phase="scratch")
+    metrics = evaluate(model, plan, context, config)
+    yield Log(f"Scratch baseline: held-out accuracy {metrics['accuracy']:.3f}")
+    return model, metrics
+
+
+def label_counts(plan: LabelPlan) -> dict[str, int]:
+    counts = np.bincount(np.asarray(plan.targets, dtype=int), minlength=len(plan.class_names))
+    return {name: int(count) for name, count in zip(plan.class_names, counts)}
