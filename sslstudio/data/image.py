@@ -82,7 +82,7 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     """Decode one image file to a 3×size×size uint8 array.
 
     Raises:
-        OSError, ValueError, Image.DecompressionBombError: if the file is
+        OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning: if the file is
         unreadable, truncated or too large.
     """
     with warnings.catch_warnings():
@@ -187,7 +187,7 @@ def open_image_folder(path: str | Path, image_size: int | None = None, **_: obje
         relative = file.relative_to(base).as_posix()
         try:
             arrays.append(decode_image(file, image_size))
-        except Image.DecompressionBombError as error:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             report.add(relative, f"image too large (decompression bomb): {error}")
             continue
         except (OSError, ValueError, SyntaxError) as error:

@@ -19,8 +19,9 @@ from sslstudio.data.base import Dataset
 from sslstudio.models.model import SSLModel
 from sslstudio.tasks.base import PretextTask
 from sslstudio.tasks.registry import create_task
+from sslstudio.training.checkpoints import save_checkpoint
 from sslstudio.training.config import RunConfig
-from sslstudio.training.context import RunContext
+from sslstudio.training.context import Cancelled, RunContext
 from sslstudio.training.events import Progress
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
         for batch_number in range(steps_per_epoch):
             if step >= total:
                 break
-            context.check_cancel()
+            if context.cancel.is_set():
+                save_run_checkpoint(context, phase, model, optimizer, epoch, step)
+                raise Cancelled()
             batch_indices = permutation[batch_number * batch_size:(batch_number + 1) * batch_size].tolist()
             batch = context.dataset.batch(batch_indices, device)
             metrics = pretext_step(model, tasks, weights, batch, task_generator, optimizer)
@@ -72,9 +75,20 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
             yield Progress(phase, step, total, epoch + 1, metrics)
         done = max(1, min(steps_per_epoch, step - epoch * steps_per_epoch))
         last_epoch = {name: value / done for name, value in sums.items()}
+        save_run_checkpoint(context, phase, model, optimizer, epoch + 1, step)
         if step >= total:
             break
     return last_epoch
+
+
+def save_run_checkpoint(context: RunContext, phase: str, model: nn.Module, optimizer: torch.optim.Optimizer,
+                        epoch: int, step: int) -> None:
+    """Write ``checkpoints/<phase>.pt`` in the run folder (nothing when the run has no folder)."""
+    if context.run_dir is None:
+        return
+    state = {"phase": phase, "epoch": epoch, "step": step, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
+    save_checkpoint(context.run_dir / "checkpoints" / f"{phase}.pt", state)
 
 
 def pretext_step(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float], batch,
@@ -127,7 +141,9 @@ def fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[in
     generator = torch.Generator().manual_seed(config.seed + 2)
     loss_value = float("nan")
     for step in range(1, config.finetune_steps + 1):
-        context.check_cancel()
+        if context.cancel.is_set():
+            save_run_checkpoint(context, phase, model, optimizer, 0, step - 1)
+            raise Cancelled()
         pick = torch.randperm(len(index_tensor), generator=generator)[:batch_size]
         batch = context.dataset.batch(index_tensor[pick].tolist(), device)
         labels = target_tensor[pick].to(device)
@@ -141,6 +157,7 @@ def fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[in
         yield Progress(phase, step, config.finetune_steps, 0, {"loss": loss_value, "train_accuracy": accuracy})
     if freeze_encoder:
         model.encoder.requires_grad_(True)
+    save_run_checkpoint(context, phase, model, optimizer, 0, config.finetune_steps)
     return loss_value
 
 

@@ -1,0 +1,56 @@
+"""Open data for the GUI (on a worker thread): a sample, a new project from a folder, or a project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+
+from sslstudio.data.base import DataError
+from sslstudio.gui.state import LoadedData
+from sslstudio.project.store import Project
+from sslstudio.workflow import DataChoice, open_data
+
+
+def sample_project_folder(name: str) -> Path:
+    """Return the project folder the GUI uses for a bundled sample (in the user data folder)."""
+    return Path(platformdirs.user_data_dir("sslstudio", appauthor=False)) / "projects" / name
+
+
+def open_sample_project(name: str, project_root: Path | None = None) -> tuple[Project, LoadedData]:
+    """Open sample ``name`` and its project (created on first use)."""
+    dataset, label_column = open_data(DataChoice(sample=name))
+    project = Project(project_root or sample_project_folder(name), create=True)
+    sources = [source for source in project.sources() if source["path"] == dataset.source]
+    source_id = sources[0]["id"] if sources else project.add_source(dataset.source, dataset.modality,
+                                                                     {"sample": name, "label_column": label_column})
+    return project, LoadedData(dataset, label_column, name, source_id)
+
+
+def create_folder_project(data_folder: str, project_folder: str) -> tuple[Project, LoadedData]:
+    """Create a project in ``project_folder`` for the data in ``data_folder``."""
+    dataset, label_column = open_data(DataChoice(path=data_folder))
+    project = Project(project_folder, create=True)
+    source_id = project.add_source(dataset.source, dataset.modality, {"label_column": label_column})
+    return project, LoadedData(dataset, label_column, Path(data_folder).name, source_id)
+
+
+def open_existing_project(folder: str) -> tuple[Project, LoadedData]:
+    """Open a project folder and its first data source.
+
+    Raises:
+        ProjectError: if the folder is not a project. DataError: if it has no source or the data moved.
+    """
+    project = Project(folder)
+    sources = project.sources()
+    if not sources:
+        raise DataError(f"{folder}: the project has no data source; create a new project from a data folder")
+    source = sources[0]
+    options = dict(source["options"])
+    label_column = options.pop("label_column", None)
+    if "sample" in options:
+        dataset, label_column = open_data(DataChoice(sample=options["sample"], label_column=label_column))
+    else:
+        dataset, label_column = open_data(DataChoice(path=source["path"], modality=source["modality"],
+                                                     label_column=label_column, options=options))
+    return project, LoadedData(dataset, label_column, Path(folder).name, source["id"])
