@@ -111,13 +111,12 @@ def infer_column_type(name: str, column: pd.Series, decimal: str = ".") -> str:
         return "date"
     is_long = text.str.len().mean() >= FREE_TEXT_LENGTH or text.str.contains(" ", regex=False).mean() > 0.5
     distinct = present.nunique()
+    if unique_share == 1.0 and len(present) > 1 and not is_long and \
+            (_IDENTIFIER_NAME.search(name) or distinct > MAX_CATEGORIES):
+        return "identifier"
     if distinct <= max(MAX_CATEGORIES, 0.05 * len(present)) and not (is_long and distinct > MAX_CATEGORIES):
         return "categorical"
-    if is_long:
-        return "text"
-    if unique_share == 1.0:
-        return "identifier"
-    return "categorical"
+    return "text" if is_long else "categorical"
 
 
 def parse_column(column: pd.Series, column_type: str, decimal: str = ".") -> ParsedColumn:

@@ -168,7 +168,7 @@ def _vocabulary(values: pd.Series) -> list[str]:
 
 
 def _category_indices(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
-    codes = pd.Categorical(values, categories=vocabulary).codes.astype(np.int64)
+    codes = pd.Index(vocabulary, dtype="str").get_indexer(values).astype(np.int64)
     indices = np.where(codes >= 0, codes + RESERVED_INDICES, UNKNOWN_INDEX)
     return np.where(values.isna().to_numpy(), MISSING_INDEX, indices)
 
