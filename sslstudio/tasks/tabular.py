@@ -245,7 +245,7 @@ class SuperResolutionTask(TableTask):
         steps = torch.arange(1, bins, device=values.device, dtype=values.dtype) / bins
         edges = torch.special.ndtri(steps)
         centers = torch.special.ndtri((torch.arange(bins, device=values.device, dtype=values.dtype) + 0.5) / bins)
-        return centers[torch.bucketize(values, edges)]
+        return centers[torch.bucketize(values.contiguous(), edges)]
 
     def generate(self, batch: Batch, generator: torch.Generator) -> tuple[Batch, torch.Tensor]:
         numeric, missing, categorical = batch
