@@ -85,8 +85,8 @@ def infer_column_type(name: str, column: pd.Series, decimal: str = ".") -> str:
 
     Numeric, boolean and date need ``TYPE_SHARE`` of the present cells to
     parse. Text with one distinct value per row is an identifier unless it
-    reads as free text; numbers are an identifier only when unique and the
-    name looks like one (``id``, ``*_id``, ``key``). A column with no present
+    reads as free text. Numbers are an identifier only when they are unique
+    and the name looks like one (``id``, ``*_id``, ``key``). A column with no present
     cell is ``ignore``.
     """
     present = _present(column)

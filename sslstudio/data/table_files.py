@@ -45,7 +45,7 @@ _SKIPPED_LINE = re.compile(r"Skipping line (\d+): (.*)")
 
 @dataclass(frozen=True)
 class CsvDialect:
-    """How a delimited text file is written: field separator, decimal mark and encoding."""
+    """The field separator, decimal mark and encoding of a delimited text file."""
 
     separator: str
     decimal: str
@@ -103,8 +103,8 @@ def detect_separator(sample: str) -> str:
     """Return the separator among ``, ; tab |`` that splits the sample's records most consistently.
 
     A candidate scores by the share of records that have the most common field
-    count, then by that count; candidates that give one field per record lose.
-    Returns ``,`` when no candidate splits the sample.
+    count, then by that count. Candidates that give one field per record lose,
+    and ``,`` is returned when no candidate splits the sample.
     """
     best, best_score = ",", (0.0, 0)
     for separator in CANDIDATE_SEPARATORS:
@@ -187,7 +187,8 @@ def read_parquet(path: Path) -> RawTable:
     try:
         frame = pd.read_parquet(path, engine="pyarrow")
     except (OSError, ValueError) as error:
-        raise DataError(f"{path}: not a readable Parquet file ({error}).") from error
+        raise DataError(f"{path}: the file could not be read as Parquet ({error}). "
+                        "Check that the file is complete.") from error
     return RawTable(frame)
 
 
@@ -208,7 +209,7 @@ def read_excel(path: Path, sheet: str | int = 0) -> RawTable:
 
 def read_table_file(path: Path, report: ImportReport, separator: str | None = None, decimal: str | None = None,
                     encoding: str | None = None, sheet: str | int = 0) -> RawTable:
-    """Read ``path`` by its suffix; headers that pandas had to rename are reported.
+    """Read ``path`` by its suffix; columns without a header are named ``Unnamed: N`` and reported.
 
     Raises:
         DataError: for an unsupported suffix, an unreadable file or a table without rows.

@@ -87,7 +87,7 @@ def _names(value: str | Iterable[str] | None) -> list[str]:
 
 
 def _type_overrides(value: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Accept ``{"col": "type"}`` or the command-line form ``"col=type,col2=type"``."""
+    """Parse ``{"col": "type"}`` or the command-line form ``"col=type,col2=type"`` into a dict."""
     if value is None:
         return {}
     if isinstance(value, str):

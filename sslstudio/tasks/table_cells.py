@@ -56,7 +56,7 @@ class CellLayout:
 def value_loss(layout: CellLayout, outputs: torch.Tensor, values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Return MSE over weighted numeric cells plus cross-entropy over weighted categorical cells.
 
-    ``outputs`` is N×value_width; ``values`` N×C holds standardized numbers
+    ``outputs`` is N×value_width; ``values`` N×C contains standardized numbers
     then category indices (as floats); ``weights`` N×C is 1 for the cells
     that count. Each term is a mean over its counted cells (0 when none).
     """

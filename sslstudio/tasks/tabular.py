@@ -128,10 +128,10 @@ class ImputationTask(TableTask):
         items = []
         for row in range(len(targets)):
             corrupt = (targets[row, 1] > 0.5).tolist()
-            shown = self._row_texts(inputs, row)
+            corrupted_texts = self._row_texts(inputs, row)
             original = self._row_texts(batch, row)
             expected = [text if flag else "" for text, flag in zip(original, corrupt)]
-            items.append(PreviewItem(preview_row(self.layout.columns, shown, corrupt),
+            items.append(PreviewItem(preview_row(self.layout.columns, corrupted_texts, corrupt),
                                      preview_row(self.layout.columns, expected, corrupt),
                                      f"{sum(corrupt)} of {len(corrupt)} cells corrupted"))
         return items

@@ -37,7 +37,7 @@ def format_cell(value: Any) -> str:
 
 
 class TablePageModel(QAbstractTableModel):
-    """Read-only model of a DataFrame that exposes ``PAGE_ROWS`` more rows each time the view asks."""
+    """Read-only model of a DataFrame that exposes ``PAGE_ROWS`` more rows on each ``fetchMore`` call."""
 
     def __init__(self, frame: pd.DataFrame, column_types: dict[str, str] | None = None, parent=None):
         super().__init__(parent)
