@@ -128,6 +128,7 @@ def cmd_run(args) -> int:
     from sslstudio.project.store import Project
     from sslstudio.training.config import RunConfig
     from sslstudio.training.events import Finished, Log, Progress
+    from sslstudio.training.loop import build_tasks
     from sslstudio.workflow import DataChoice, open_data, start_run
 
     try:
@@ -141,6 +142,7 @@ def cmd_run(args) -> int:
                            learning_rate=args.learning_rate, labels_per_class=args.labels_per_class, seed=args.seed,
                            device=args.device, label_column=label_column, baseline=not args.no_baseline,
                            data_options=tuple(sorted(choice.options.items())))
+        build_tasks(config, dataset)  # rejects unknown tasks and invalid parameters before anything runs
     except (DataError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) else str(error)
         print(f"error: {message}", file=sys.stderr)

@@ -43,7 +43,7 @@ def open_data(choice: DataChoice) -> tuple[Dataset, str]:
         return dataset, choice.label_column or sample.label_column
     if not choice.path:
         raise ValueError("choose a sample or a data path")
-    dataset = open_dataset(choice.path, choice.modality, **choice.options)
+    dataset = open_dataset(choice.path, choice.modality, label_column=choice.label_column, **choice.options)
     return dataset, choice.label_column or "folder"
 
 

@@ -9,6 +9,7 @@ the tensors that pretext tasks and encoders consume.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import pkgutil
 from abc import ABC, abstractmethod
@@ -114,7 +115,14 @@ def register_reader(modality: str, accepts: Callable[[Path], bool]) -> Callable[
     return decorate
 
 
+_modules_loaded = False
+
+
 def _load_reader_modules() -> None:
+    global _modules_loaded
+    if _modules_loaded:
+        return
+    _modules_loaded = True
     import sslstudio.data as package
 
     for module in pkgutil.iter_modules(package.__path__):
@@ -124,13 +132,20 @@ def _load_reader_modules() -> None:
 
 def readers() -> dict[str, ReaderInfo]:
     """Return the registered readers by modality."""
-    if not _READERS:
-        _load_reader_modules()
+    _load_reader_modules()
     return dict(_READERS)
 
 
-def open_dataset(path: str | Path, modality: str | None = None, **options: Any) -> Dataset:
+def _takes_label_column(opener: Opener) -> bool:
+    return "label_column" in inspect.signature(opener).parameters
+
+
+def open_dataset(path: str | Path, modality: str | None = None, label_column: str | None = None,
+                 **options: Any) -> Dataset:
     """Open ``path`` with the reader of ``modality``, or the first reader that accepts it.
+
+    ``label_column`` reaches readers that take it (tables keep that column out
+    of the model's inputs); other readers expose labels as metadata columns.
 
     Raises:
         DataError: if the path is missing, or no reader accepts it.
@@ -142,9 +157,15 @@ def open_dataset(path: str | Path, modality: str | None = None, **options: Any) 
     if modality is not None:
         if modality not in registered:
             raise DataError(f"no reader for modality {modality!r}; available: {', '.join(sorted(registered))}")
-        return registered[modality].open(path, **options)
-    for info in registered.values():
-        if info.accepts(path):
-            logger.info("Opening %s as %s", path, info.modality)
-            return info.open(path, **options)
-    raise DataError(f"{path}: no reader recognises this data. Choose the modality explicitly.")
+        info = registered[modality]
+    else:
+        matches = [info for info in registered.values() if info.accepts(path)]
+        if not matches:
+            kinds = ", ".join(sorted(registered))
+            raise DataError(f"{path}: no supported data found (readers: {kinds}). Check the folder, or choose "
+                            "the modality explicitly.")
+        info = matches[0]
+        logger.info("Opening %s as %s", path, info.modality)
+    if label_column is not None and _takes_label_column(info.open):
+        options.setdefault("label_column", label_column)
+    return info.open(path, **options)

@@ -52,6 +52,22 @@ def register_encoder(modality: str) -> Callable[[EncoderBuilder], EncoderBuilder
     return decorate
 
 
+_modules_loaded = False
+
+
+def _load_encoder_modules() -> None:
+    """Import every module of ``sslstudio.models`` once, so each registers its encoder."""
+    global _modules_loaded
+    if _modules_loaded:
+        return
+    _modules_loaded = True
+    import sslstudio.models as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in {"base", "heads", "model"}:
+            importlib.import_module(f"sslstudio.models.{module.name}")
+
+
 def build_encoder(spec: DatasetSpec, size: str = "small") -> Encoder:
     """Build the encoder of ``spec.modality`` at a size preset.
 
@@ -60,12 +76,7 @@ def build_encoder(spec: DatasetSpec, size: str = "small") -> Encoder:
     """
     if size not in SIZE_PRESETS:
         raise ValueError(f"size={size!r} is invalid; choose from {', '.join(SIZE_PRESETS)}")
-    if not _ENCODERS:
-        import sslstudio.models as package
-
-        for module in pkgutil.iter_modules(package.__path__):
-            if module.name not in {"base", "heads", "model"}:
-                importlib.import_module(f"sslstudio.models.{module.name}")
+    _load_encoder_modules()
     if spec.modality not in _ENCODERS:
         raise ValueError(f"no encoder registered for {spec.modality!r} data; available: {', '.join(sorted(_ENCODERS))}")
     return _ENCODERS[spec.modality](spec, size)
