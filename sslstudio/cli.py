@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslstudio", description="Self-supervised learning studio. "
                                      "Without a subcommand, the desktop application starts.")
     parser.add_argument("--verbose", "-v", action="store_true", help="log debug messages to the log file")
+    parser.add_argument("--self-test", action="store_true",
+                        help="open the window offscreen, train a few steps on the digits, export to ONNX, and exit")
     subcommands = parser.add_subparsers(dest="command")
 
     gui = subcommands.add_parser("gui", help="start the desktop application (the default)")
@@ -211,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log_file = configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     logger.info("sslstudio %s (log file %s)", args.command or "gui", log_file)
+    if args.self_test:
+        from sslstudio.gui.self_test import run_self_test
+
+        return run_self_test()
     if args.command == "samples":
         return cmd_samples()
     if args.command == "tasks":

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QListWidget, QMainWindow, QSplitter, QStackedWidget
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QMainWindow, QStackedWidget, QWidget
 
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.loading import create_folder_project, open_existing_project, open_sample_project
@@ -41,11 +40,12 @@ class MainWindow(QMainWindow):
         self.navigation.addItems(PAGES)
         self.navigation.setFixedWidth(140)
         self.navigation.currentRowChanged.connect(self.stack.setCurrentIndex)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.navigation)
-        splitter.addWidget(self.stack)
-        splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.navigation)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.navigation.setCurrentRow(0)
 
         self.start_page.open_sample.connect(lambda name: self._load(open_sample_project, name))

@@ -62,6 +62,7 @@ class TasksPage(QWidget):
         scroll.setWidgetResizable(True)
         self.preview_area = QWidget()
         self.preview_grid = QGridLayout(self.preview_area)
+        self.preview_grid.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         scroll.setWidget(self.preview_area)
         right_layout.addWidget(scroll, 1)
         splitter.addWidget(right)
