@@ -10,11 +10,10 @@ padded with ``[PAD]`` (id 0) or truncated to ``max_length`` tokens.
 from __future__ import annotations
 
 import codecs
+import csv
 import io
 import json
 import logging
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,11 +123,10 @@ def _read_folder(root: Path, report: ImportReport) -> _Documents:
 
 
 def _choose_text_column(frame: pd.DataFrame, name: str, report: ImportReport) -> str:
-    """Return the column named ``text`` or else the string column with the longest mean length."""
+    """Return the column named ``text`` or else the column with the longest values on average (all are strings)."""
     if "text" in frame.columns:
         return "text"
-    lengths = {column: frame[column].dropna().astype(str).str.len().mean() for column in frame.columns
-               if frame[column].dtype == object}
+    lengths = {column: frame[column].astype(str).str.len().mean() for column in frame.columns}
     if not lengths:
         raise DataError(f"{name}: no column holds text; columns are {', '.join(map(str, frame.columns))}. "
                         "Choose the text column with the text_column option.")
@@ -143,18 +141,28 @@ def _read_table(path: Path, report: ImportReport, text_column: str | None, label
     if text is None:
         raise DataError(f"{path}: the file could not be read; see the import report.")
     separator = TABLE_SEPARATORS[path.suffix.lower()]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pd.errors.ParserWarning)
-        try:
-            frame = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
-                                on_bad_lines="warn")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise DataError(f"{path}: not a readable {'TSV' if separator == chr(9) else 'CSV'} file: {error}") from error
-    for warning in caught:
-        for line in str(warning.message).splitlines():
-            match = re.match(r"Skipping line (\d+): (.*)", line.strip())
-            if match:
-                report.add(name, f"malformed row: {match.group(2)}", location=f"line {match.group(1)}")
+    # The csv module rather than pandas, because its line_num gives each record's real line
+    # (quoted fields may span lines, and skipped rows must not shift the numbers that follow).
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    try:
+        header = next(reader, None)
+        if not header:
+            raise DataError(f"{path}: the file is empty; the first line must name the columns.")
+        records, lines = [], []
+        line = reader.line_num
+        for fields in reader:
+            start, line = line + 1, reader.line_num
+            if not any(cell.strip() for cell in fields):
+                continue
+            if len(fields) != len(header):
+                report.add(name, f"malformed row: expected {len(header)} fields, saw {len(fields)}",
+                           location=f"line {start}")
+                continue
+            records.append(fields)
+            lines.append(start)
+    except csv.Error as error:
+        raise DataError(f"{path}: not a readable {'TSV' if separator == chr(9) else 'CSV'} file: {error}") from error
+    frame = pd.DataFrame(records, columns=header)
     columns = list(frame.columns)
     column = text_column or _choose_text_column(frame, name, report)
     for option, wanted in (("text_column", column), ("label_column", label_column)):
@@ -162,8 +170,7 @@ def _read_table(path: Path, report: ImportReport, text_column: str | None, label
             raise DataError(f"{path}: {option} {wanted!r} not found; columns are {', '.join(map(str, columns))}")
     documents = _Documents()
     extra = [other for other in columns if other != column and other != "sample_id"]
-    for position, record in enumerate(frame.to_dict("records")):
-        line = position + 2  # the header is line 1
+    for line, record in zip(lines, frame.to_dict("records")):
         row = {"file_name": name, "row": line, **{other: record[other] for other in extra}}
         documents.add(record[column], f"{name}:{line}", row, report, location=f"line {line}, column {column!r}")
     return documents
