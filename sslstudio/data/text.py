@@ -128,7 +128,7 @@ def _choose_text_column(frame: pd.DataFrame, name: str, report: ImportReport) ->
         return "text"
     lengths = {column: frame[column].astype(str).str.len().mean() for column in frame.columns}
     if not lengths:
-        raise DataError(f"{name}: no column holds text; columns are {', '.join(map(str, frame.columns))}. "
+        raise DataError(f"{name}: no text column found; columns are {', '.join(map(str, frame.columns))}. "
                         "Choose the text column with the text_column option.")
     column = max(lengths, key=lambda key: lengths[key])
     report.add(name, f"no text_column given; using {column!r}, the column with the longest values", action="warning")
@@ -272,10 +272,10 @@ def open_text(path: str | Path, text_column: str | None = None, label_column: st
     """Open a ``.txt`` file or folder (recursively), a CSV/TSV file or a JSONL file.
 
     Folders: one document per file; the first folder level becomes the
-    ``folder`` column. CSV/TSV: ``text_column`` holds the text (default: a
+    ``folder`` column. CSV/TSV: ``text_column`` contains the text (default: a
     column named ``text``, else the longest string column); the other columns
     become metadata, and ``label_column``, when given, must exist. JSONL: the
-    key ``field`` holds the text; other scalar keys become metadata.
+    key ``field`` contains the text; other scalar keys become metadata.
 
     A tokenizer (``tokenizer``: wordpiece or bpe, ``vocab_size`` tokens) is
     trained on the documents unless ``tokenizer_path`` names a saved one, and

@@ -1,7 +1,7 @@
 """Text views: a document reader and task previews with the targets highlighted.
 
 Previews of text tasks carry lists of ``Span`` (text plus a role); each role
-gets its own colour, so masked words, answers, restored punctuation, split
+gets its own colour, so masked words, their original tokens, restored punctuation, split
 points and missing-word positions stand out.
 """
 
