@@ -192,12 +192,12 @@ def _read_jsonl(path: Path, report: ImportReport, text_field: str) -> _Documents
             report.add(name, f"invalid JSON: {error.msg}", location=location)
             continue
         if not isinstance(record, dict) or text_field not in record:
-            report.add(name, f"field {text_field!r} missing; set the field option to the key that holds the text",
+            report.add(name, f"field {text_field!r} missing; set the field option to the key that contains the text",
                        location=location)
             continue
         value = record[text_field]
         if not isinstance(value, str):
-            report.add(name, f"field {text_field!r} holds {type(value).__name__}, not text", location=location)
+            report.add(name, f"field {text_field!r} contains {type(value).__name__}, not text", location=location)
             continue
         row = {"file_name": name, "row": number}
         row.update({key: item for key, item in record.items()

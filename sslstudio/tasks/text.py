@@ -468,7 +468,7 @@ class MissingWordTask(_RemovalTask):
     """Detect where words were deleted: target 1 on the token right before a gap, 0 elsewhere.
 
     The first word and special tokens are never deleted, nor two neighbouring
-    words, so each gap holds exactly one word.
+    words, so each gap contains exactly one word.
     """
 
     name = "text.missing_word"
