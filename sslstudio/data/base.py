@@ -87,6 +87,10 @@ class Dataset(ABC):
         """Return what a deployed model needs to prepare raw input like this dataset does."""
         return {}
 
+    def write_assets(self, folder: Path) -> list[str]:
+        """Write the files a deployed model needs beside it (a tokenizer, say) into ``folder``; return their names."""
+        return []
+
 
 Opener = Callable[..., Dataset]
 

@@ -56,6 +56,7 @@ def export_classifier(result: RunResult, dataset: Dataset, config: RunConfig, ou
     onnx_path = export_onnx(classifier, example, out_dir / "model.onnx")
     checks = [dataset.batch([0], "cpu"), dataset.batch([index % count for index in range(3)], "cpu")]
     differences = check_onnx(classifier, onnx_path, checks)
+    assets = dataset.write_assets(out_dir)
     card = {
         "schema_version": MODEL_CARD_SCHEMA,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -71,7 +72,7 @@ def export_classifier(result: RunResult, dataset: Dataset, config: RunConfig, ou
                      "learning_rate": config.learning_rate, "seed": config.seed},
         "metrics": {"pretrained": _scalar_metrics(result.pretrained), "scratch": _scalar_metrics(result.scratch)},
         "dataset": {"source": dataset.source, "size": len(dataset), "label_counts": result.extras.get("label_counts", {})},
-        "files": {"onnx": onnx_path.name},
+        "files": {"onnx": onnx_path.name, "assets": assets},
         "onnx_check": {"batch_sizes": [1, 3], "max_abs_difference": differences},
         "library_versions": _library_versions(),
     }
