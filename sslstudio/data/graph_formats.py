@@ -15,6 +15,7 @@ import math
 import re
 import warnings
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 import networkx as nx
 
@@ -56,7 +57,7 @@ def read_graph_file(path: Path, report: ImportReport, weight_attribute: str = "w
             return _read_edge_list(path, report, weight_attribute)
     except GraphFormatError:
         raise
-    except (nx.NetworkXError, OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+    except (nx.NetworkXError, ParseError, OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise GraphFormatError(f"{path.name}: not a valid {suffix.lstrip('.')} graph: {error}") from error
     raise GraphFormatError(f"{path.name}: unknown graph format {suffix!r}; "
                            f"use one of {', '.join(sorted(GRAPH_SUFFIXES))}")

@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from torch_geometric.utils import batched_negative_sampling, negative_sampling
 from sslstudio.data.base import DatasetSpec
 from sslstudio.tasks.base import HeadSpec, PretextTask, PreviewItem, TaskParams, param
 from sslstudio.tasks.registry import register_task
+
+if TYPE_CHECKING:
+    from sslstudio.data.graph import GraphDataset
 
 logger = logging.getLogger(__name__)
 
@@ -255,3 +259,38 @@ def _preview_item(num_nodes: int, edge_index: torch.Tensor, edge_weight: torch.T
     graph = {"num_nodes": num_nodes, "edges": edge_index[:, once].t().cpu(), "weights": edge_weight[once].cpu()}
     target = {"pairs": marked.cpu(), "values": values.cpu(), "style": style}
     return PreviewItem(graph, target, caption)
+
+
+def split_links(dataset: GraphDataset, test_fraction: float,
+                seed: int) -> tuple[GraphDataset, torch.Tensor, torch.Tensor]:
+    """Hold out a fraction of the edges with PyTorch Geometric's ``RandomLinkSplit``.
+
+    Returns the training graph (held-out edges removed, structural features
+    recomputed without them), the test pairs P×2 (held-out edges, then as many
+    sampled non-edges) and their labels P (1.0 for an edge, 0.0 otherwise).
+    """
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import RandomLinkSplit
+
+    edges = dataset.graph.edges
+    raw_weights = torch.as_tensor(dataset.arrays.weights, dtype=torch.float64)
+    both = torch.cat([edges, edges.flip(1)]).t()
+    data = Data(edge_index=both, edge_attr=torch.cat([raw_weights, raw_weights]), num_nodes=len(dataset))
+    splitter = RandomLinkSplit(num_val=0.0, num_test=test_fraction, is_undirected=True,
+                               add_negative_train_samples=False, split_labels=True)
+    with seeded_global_rng(seed, torch.device("cpu")):
+        train, _, test = splitter(data)
+    once = train.edge_index[0] <= train.edge_index[1]
+    training_graph = dataset.with_edges(train.edge_index[:, once].t().numpy(), train.edge_attr[once].numpy())
+    pairs = torch.cat([test.pos_edge_label_index, test.neg_edge_label_index], dim=1).t()
+    labels = torch.cat([torch.ones(test.pos_edge_label_index.shape[1]), torch.zeros(test.neg_edge_label_index.shape[1])])
+    return training_graph, pairs, labels
+
+
+@torch.no_grad()
+def score_pairs(model: torch.nn.Module, task_name: str, dataset: GraphDataset, pairs: torch.Tensor,
+                device: torch.device | str = "cpu") -> torch.Tensor:
+    """Return the edge head's score for each row of P×2 ``pairs`` on ``dataset``'s graph (eval mode)."""
+    model.to(device).eval()
+    features, edge_index, edge_weight, _ = dataset.batch([0], device)
+    return model.forward_task(task_name, (features, edge_index, edge_weight, pairs.to(device))).squeeze(-1).cpu()
