@@ -75,3 +75,16 @@ def test_karate_two_labels_per_class(record_property):
     assert len(labeled) == 4
     assert changed
     assert accuracy > 0.6
+
+
+def test_graph_epoch_has_fixed_steps():
+    from sslstudio.data.graph import GRAPH_EPOCH_STEPS
+
+    karate = get_sample("karate").open()
+    task = create_task("graph.missing_link", karate.spec)
+    model = SSLModel(build_encoder(karate.spec, "small"), [task])
+    context = RunContext(dataset=karate, labels=[None] * len(karate), cancel=threading.Event())
+    events = list(pretrain(model, [task], [1.0], range(len(karate)), RunConfig(batch_size=8), context, epochs=1))
+    assert karate.steps_per_epoch(len(karate), 8) == GRAPH_EPOCH_STEPS
+    assert len(events) == GRAPH_EPOCH_STEPS
+    assert events[-1].step == GRAPH_EPOCH_STEPS
