@@ -8,7 +8,7 @@ Batch layouts (every tensor on the requested device):
 
 - one graph, ``batch(indices)`` returns ``(node_features N×F float32,
   edge_index 2×M int64, edge_weight M float32, node_index B int64)``: the whole
-  graph, so the encoder sees every neighbour, and the B requested nodes.
+  graph, so message passing reaches every neighbour, and the B requested nodes.
 - a collection returns the disjoint union of the requested graphs with a
   mean-pooling matrix ``G×N float32`` in place of ``node_index``.
 
@@ -105,7 +105,7 @@ def graph_arrays(graph: nx.MultiGraph, name: str, report: ImportReport, parallel
     ``directed`` overrides the graph's own flag (edge lists carry none).
 
     Reciprocal edges of a directed graph and parallel edges are merged (weights
-    added) or kept, by ``parallel_edges``; either way the report says how many.
+    added) or kept, by ``parallel_edges``. Either way the report records how many.
     Edges with a non-positive or non-numeric weight are dropped and reported.
     """
     nodes = list(graph.nodes)
@@ -298,8 +298,10 @@ class GraphDataset(Dataset):
                 ("node_index", {0: "batch"}))
 
     def with_edges(self, edges: np.ndarray, weights: np.ndarray) -> "GraphDataset":
-        """Return a copy of this graph with other edges (E×2, raw weights, NaN for unweighted); features are
-        recomputed, so held-out edges leave no trace in the structural features."""
+        """Return a copy of this graph with other edges (E×2, raw weights, NaN for unweighted).
+
+        Structural features are recomputed, so held-out edges leave no trace in them.
+        """
         arrays = GraphArrays(self.arrays.ids, self.arrays.attributes, np.asarray(edges, dtype=np.int64).reshape(-1, 2),
                              np.asarray(weights, dtype=np.float64), self.arrays.directed)
         return GraphDataset(arrays, self.attribute_values, self.attribute_names, ImportReport(), self.source,
@@ -343,7 +345,7 @@ def open_graph(path: str | Path, node_table: str | None = None, parallel_edges: 
             ``node``/``id`` column (else the first) names the node. A relative
             path is resolved against the graph file's folder.
         parallel_edges: ``merge`` (weights added) or ``keep``.
-        weight_attribute: the edge attribute that holds weights.
+        weight_attribute: the edge attribute that contains weights.
         directed: for edge lists, whether the rows are directed (other formats say so themselves).
         structural: add structural features ``auto`` (when no numeric attribute exists), ``always`` or ``never``.
         encodings: number of Laplacian positional encodings among the structural features.

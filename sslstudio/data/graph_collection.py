@@ -95,7 +95,7 @@ def open_graph_collection(root: Path, parallel_edges: str, weight_attribute: str
     Node attributes become features only where every graph has them.
 
     Raises:
-        DataError: if the folder holds no graph file, or none can be read.
+        DataError: if the folder contains no graph file, or none can be read.
     """
     report = ImportReport()
     files = _find_graph_files(root)

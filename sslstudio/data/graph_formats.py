@@ -77,7 +77,7 @@ def _read_graphml(path: Path, report: ImportReport) -> nx.MultiGraph:
         warnings.simplefilter("always")
         graph = nx.read_graphml(path, force_multigraph=True)
     for warning in caught:
-        # networkx reads a <key> without attr.type as a string; numbers in it are converted below.
+        # networkx reads a <key> without attr.type as a string, so the reader converts numeric values later.
         report.add(path.name, f"{warning.message}; numeric values of this key are read as numbers", "repaired")
     return graph
 

@@ -2,9 +2,9 @@
 
 Inputs are the graph batches of ``sslstudio.data.graph``: ``(node_features
 N×F, edge_index 2×M, edge_weight M, query)``. ``query`` selects what the
-encoder returns: int64 node indices of any shape (B for node samples, P×2
-for node pairs) give the states of those nodes, a float G×N matrix gives
-pooled graph states (row g weights the nodes of graph g).
+encoder returns. Int64 node indices of any shape (B for node samples, P×2
+for node pairs) give the states of those nodes. A float G×N matrix gives
+pooled graph states, where row g weights the nodes of graph g.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Graph pretext tasks on the batches of ``sslstudio.data.graph``.
 
 A batch is ``(node_features N×F, edge_index 2×M, edge_weight M, query)`` with
-each undirected edge in both directions; ``query`` is B node indices (the
+each undirected edge in both directions. ``query`` is B node indices (the
 nodes of one graph that the step trains on) or a G×N pooling matrix (graphs of
 a collection, all of whose edges count). Tasks return inputs of the same
 layout whose ``query`` is P×2 node pairs, and one target per pair.
@@ -38,7 +38,7 @@ def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
     """Seed Python's and torch's global generators for the block, then restore them.
 
     PyTorch Geometric's negative sampling draws from these global generators
-    and takes no ``torch.Generator``; seeding them from the task's generator
+    and takes no ``torch.Generator``. Seeding them from the task's generator
     keeps generation deterministic without disturbing other code.
     """
     state = random.getstate()
@@ -250,7 +250,7 @@ class EdgeWeightDenoisingTask(PretextTask):
 
 def _preview_item(num_nodes: int, edge_index: torch.Tensor, edge_weight: torch.Tensor, marked: torch.Tensor,
                   values: torch.Tensor, style: str, caption: str) -> PreviewItem:
-    """Build the graph preview: ``input`` is the graph the model sees, ``target`` the marked pairs.
+    """Build the graph preview: ``input`` is the graph given to the model, ``target`` the marked pairs.
 
     ``input``: ``num_nodes``, ``edges`` E×2 (u ≤ v) and their ``weights``.
     ``target``: ``pairs`` K×2, their clean ``values`` and ``style`` (``hidden`` or ``perturbed``).

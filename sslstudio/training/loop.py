@@ -63,7 +63,7 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
             if step >= total:
                 break
             context.check_cancel()
-            # Wraps around the permutation when a dataset asks for more steps than one pass has batches.
+            # Wraps around the permutation when a dataset requests more steps than one pass has batches.
             start = (batch_number * batch_size) % len(permutation)
             batch_indices = permutation.roll(-start)[:batch_size].tolist()
             batch = context.dataset.batch(batch_indices, device)

@@ -1,6 +1,6 @@
 """Graph view: a pyqtgraph ``GraphItem`` on a networkx spring layout, nodes colored by label.
 
-Previews draw the graph the model sees in grey, hidden links dashed and
+Previews draw the graph given to the model in grey, hidden links dashed and
 perturbed edge weights in color (blue for a weight lowered by the noise, red
 for one raised).
 """
