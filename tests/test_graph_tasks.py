@@ -107,7 +107,7 @@ def test_encoder_presets_shapes(size, caveman):
     assert pairs.shape == (2, 2, encoder.dense_dim)
 
 
-@pytest.mark.parametrize("size", ["small", "base"])
+@pytest.mark.parametrize("size", ["small", pytest.param("base", marks=pytest.mark.slow)])
 def test_onnx_export_any_graph(size, caveman, tmp_path):
     torch.manual_seed(0)
     model = SSLModel(build_encoder(caveman.spec, size))

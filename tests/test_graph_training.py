@@ -6,6 +6,7 @@ import logging
 import threading
 
 import numpy as np
+import pytest
 import torch
 
 from sslstudio.data.samples import get_sample
@@ -29,6 +30,7 @@ def _drain(generator):
             return stop.value
 
 
+@pytest.mark.slow
 def test_connectome_heldout_link_auc(record_property):
     connectome = get_sample("drosophila").open()
     training_graph, pairs, labels = split_links(connectome, test_fraction=0.1, seed=0)
@@ -47,6 +49,7 @@ def test_connectome_heldout_link_auc(record_property):
     assert after > before
 
 
+@pytest.mark.slow
 def test_karate_two_labels_per_class(record_property):
     karate = get_sample("karate").open()
     labels = karate.label_column("club")
