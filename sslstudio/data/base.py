@@ -91,6 +91,18 @@ class Dataset(ABC):
         """Write the files a deployed model needs beside it (a tokenizer, say) into ``folder``; return their names."""
         return []
 
+    def steps_per_epoch(self, count: int, batch_size: int) -> int:
+        """Return how many pretraining steps make one epoch over ``count`` samples at ``batch_size``."""
+        return max(1, count // batch_size)
+
+    def export_inputs(self) -> tuple[tuple[str, dict[int, str]], ...] | None:
+        """Return each batch input's ONNX name and dynamic axes ({axis: dimension name}).
+
+        None means axis 0 of every input is the one batch axis. Datasets whose
+        inputs vary in other ways (a graph's node and edge counts) override it.
+        """
+        return None
+
 
 Opener = Callable[..., Dataset]
 

@@ -53,7 +53,10 @@ def export_classifier(result: RunResult, dataset: Dataset, config: RunConfig, ou
     out_dir.mkdir(parents=True, exist_ok=True)
     count = len(dataset)
     example = dataset.batch([index % count for index in range(4)], "cpu")
-    onnx_path = export_onnx(classifier, example, out_dir / "model.onnx")
+    export_inputs = dataset.export_inputs()
+    names = [name for name, _ in export_inputs] if export_inputs else None
+    axes = [axes for _, axes in export_inputs] if export_inputs else None
+    onnx_path = export_onnx(classifier, example, out_dir / "model.onnx", input_names=names, dynamic_axes=axes)
     checks = [dataset.batch([0], "cpu"), dataset.batch([index % count for index in range(3)], "cpu")]
     differences = check_onnx(classifier, onnx_path, checks)
     assets = dataset.write_assets(out_dir)

@@ -32,23 +32,30 @@ def _as_tuple(batch) -> tuple[torch.Tensor, ...]:
     return tuple(batch) if isinstance(batch, (tuple, list)) else (batch,)
 
 
-def export_onnx(model: nn.Module, example_batch, path: Path, input_names: Sequence[str] | None = None) -> Path:
-    """Export ``model`` (eval mode, CPU) to ``path`` with axis 0 of every input dynamic.
+def export_onnx(model: nn.Module, example_batch, path: Path, input_names: Sequence[str] | None = None,
+                dynamic_axes: Sequence[dict[int, str]] | None = None) -> Path:
+    """Export ``model`` (eval mode, CPU) to ``path`` with dynamic axes.
 
-    ``example_batch`` is a tensor or a tuple of tensors with batch size above 1,
-    so the exporter cannot specialize the batch axis to a constant.
+    ``dynamic_axes`` gives one ``{axis: dimension name}`` per input; inputs
+    that share a name share a dimension. By default axis 0 of every input is
+    the one ``batch`` dimension. Every dynamic axis of ``example_batch`` needs
+    a size above 1, so the exporter cannot specialize it to a constant.
 
     Raises:
-        ValueError: if the example batch has fewer than 2 samples.
+        ValueError: if a dynamic axis of the example batch has fewer than 2 entries.
     """
     inputs = tuple(tensor.cpu() for tensor in _as_tuple(example_batch))
-    if inputs[0].shape[0] < 2:
-        raise ValueError("the example batch for ONNX export needs at least 2 samples to keep the batch axis dynamic")
+    axes = list(dynamic_axes) if dynamic_axes is not None else [{0: "batch"} for _ in inputs]
+    for tensor, tensor_axes in zip(inputs, axes):
+        for axis, name in tensor_axes.items():
+            if tensor.shape[axis] < 2:
+                raise ValueError(f"the example batch for ONNX export needs at least 2 entries along {name!r} "
+                                 "to keep that axis dynamic")
     wrapper = _TupleInputs(model.cpu().eval(), isinstance(example_batch, (tuple, list))).eval()
     names = list(input_names or [f"input_{index}" if len(inputs) > 1 else "input" for index in range(len(inputs))])
-    batch = torch.export.Dim("batch", min=1)
+    dimensions = {name: torch.export.Dim(name, min=1) for tensor_axes in axes for name in tensor_axes.values()}
     # The wrapper takes ``*inputs``, so the shapes of all inputs form one tuple for that one argument.
-    dynamic_shapes = (tuple({0: batch} for _ in inputs),)
+    dynamic_shapes = (tuple({axis: dimensions[name] for axis, name in tensor_axes.items()} for tensor_axes in axes),)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():

@@ -35,6 +35,10 @@ class Encoder(nn.Module):
         """Return a module that maps ``forward_dense`` output to ``out_channels`` per input position."""
         raise NotImplementedError(f"{type(self).__name__} cannot decode dense outputs")
 
+    def edge_decoder(self, out_channels: int) -> nn.Module:
+        """Return a module that maps ``forward_dense`` output for node pairs (P×2×D) to P×``out_channels``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score node pairs")
+
 
 EncoderBuilder = Callable[[DatasetSpec, str], Encoder]
 _ENCODERS: dict[str, EncoderBuilder] = {}

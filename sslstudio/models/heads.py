@@ -31,7 +31,9 @@ def build_head(spec: HeadSpec, encoder: Encoder) -> nn.Module:
     """
     if spec.kind in {"classification", "regression"}:
         return LinearHead(encoder.feature_dim, spec.out_features, hidden=256)
-    if spec.kind in {"dense", "token", "node", "edge"}:
+    if spec.kind == "edge":
+        return encoder.edge_decoder(spec.out_features)
+    if spec.kind in {"dense", "token", "node"}:
         return encoder.dense_decoder(spec.out_features)
     raise ValueError(f"unknown head kind {spec.kind!r}")
 

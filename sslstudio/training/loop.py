@@ -49,7 +49,7 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     batch_size = min(config.batch_size, len(indices))
-    steps_per_epoch = max(1, len(indices) // batch_size)
+    steps_per_epoch = context.dataset.steps_per_epoch(len(indices), batch_size)
     total = steps_per_epoch * epochs
     if config.max_pretrain_steps:
         total = min(total, config.max_pretrain_steps)
@@ -66,7 +66,9 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
             if context.cancel.is_set():
                 save_run_checkpoint(context, phase, model, optimizer, epoch, step)
                 raise Cancelled()
-            batch_indices = permutation[batch_number * batch_size:(batch_number + 1) * batch_size].tolist()
+            # Wraps around the permutation when a dataset requests more steps than one pass has batches.
+            start = (batch_number * batch_size) % len(permutation)
+            batch_indices = permutation.roll(-start)[:batch_size].tolist()
             batch = context.dataset.batch(batch_indices, device)
             metrics = pretext_step(model, tasks, weights, batch, task_generator, optimizer)
             step += 1
