@@ -62,6 +62,8 @@ class Dataset(ABC):
         self.spec = spec
         self.report = report
         self.source = source
+        # The reader options this dataset was opened with (set by ``open_dataset``); exports record them.
+        self.open_options: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -84,6 +86,15 @@ class Dataset(ABC):
 
     def preprocessing(self) -> dict[str, Any]:
         """Return what a deployed model needs to prepare raw input like this dataset does."""
+        return {}
+
+    def export_assets(self, out_dir: Path) -> dict[str, Path]:
+        """Write the files a deployed model needs to prepare input (a tokenizer, column encoders) into ``out_dir``.
+
+        Returns ``{reader option name: written file}``. Prediction opens new
+        data with this reader and passes each file back under its option name,
+        so new data is encoded as the training data was. The default writes nothing.
+        """
         return {}
 
 
@@ -142,9 +153,12 @@ def open_dataset(path: str | Path, modality: str | None = None, **options: Any) 
     if modality is not None:
         if modality not in registered:
             raise DataError(f"no reader for modality {modality!r}; available: {', '.join(sorted(registered))}")
-        return registered[modality].open(path, **options)
-    for info in registered.values():
-        if info.accepts(path):
-            logger.info("Opening %s as %s", path, info.modality)
-            return info.open(path, **options)
-    raise DataError(f"{path}: no reader recognises this data. Choose the modality explicitly.")
+        reader = registered[modality]
+    else:
+        reader = next((info for info in registered.values() if info.accepts(path)), None)
+        if reader is None:
+            raise DataError(f"{path}: no reader recognises this data. Choose the modality explicitly.")
+        logger.info("Opening %s as %s", path, reader.modality)
+    dataset = reader.open(path, **options)
+    dataset.open_options = dict(options)
+    return dataset
