@@ -125,7 +125,7 @@ class ExportedModel:
 
 
 def load_export(model_dir: str | Path, format: str = "onnx") -> ExportedModel:
-    """Check the card and the model file of ``format`` against their SHA-256, then load the model on the CPU.
+    """Verify the card and the model file of ``format`` against their SHA-256, then load the model on the CPU.
 
     Raises:
         ExportError: naming the file if the card or model file is missing,
@@ -151,7 +151,7 @@ def predict_folder(model_dir: str | Path, data_path: str | Path, format: str = "
 
     Raises:
         ExportError: for a missing, truncated or modified export file.
-        DataError: if ``data_path`` holds nothing the reader can use.
+        DataError: if ``data_path`` contains nothing the reader can use.
     """
     model = load_export(model_dir, format)
     dataset = model.open_data(data_path)
