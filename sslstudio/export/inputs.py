@@ -1,4 +1,4 @@
-"""Model inputs as every export format sees them: one positional tensor per part of a batch.
+"""Model inputs in every export format: one positional tensor per part of a batch.
 
 A dataset's ``batch`` returns a tensor or a tuple of tensors. Exported programs
 take those tensors as positional inputs, so ONNX, ``torch.export`` and the

@@ -2,8 +2,8 @@
 
 ``torch.export.save`` stores weights as raw bytes with a JSON index, but it
 pickles the example inputs (and would pickle tensor subclasses and script
-objects). The example inputs are dropped before saving, and ``find_pickles``
-rejects an archive that still contains a pickled part, both after saving and
+objects). The example inputs are dropped before saving. ``find_pickles``
+rejects an archive that still contains a pickled part, after saving and
 before loading, because ``torch.export.load`` falls back to a full unpickle
 (``weights_only=False``) when a pickled part fails the safe loader (PyTorch 2.14).
 """

@@ -1,6 +1,6 @@
 """safetensors weights of the exported classifier, and the model rebuilt from them.
 
-The file holds the ``Classifier`` state dict (``encoder.*`` and ``head.*``)
+The file contains the ``Classifier`` state dict (``encoder.*`` and ``head.*``)
 and nothing else. The model card records how to build the module those
 weights fit: the dataset spec and size preset for ``build_encoder``, and the
 head's layer sizes.
