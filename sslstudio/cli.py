@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -71,9 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-baseline", action="store_true", help="skip the model trained from scratch")
     run.add_argument("--project", default="sslstudio-project",
                      help="project folder for the run and its export (default ./sslstudio-project)")
-    run.add_argument("--no-export", action="store_true", help="skip the ONNX export")
+    run.add_argument("--no-export", action="store_true", help="skip the export (ONNX, torch.export, safetensors)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    predict = subcommands.add_parser("predict", help="run an exported model on new data and write class probabilities")
+    predict.add_argument("model_dir", help="an export folder (containing model_card.json)")
+    predict.add_argument("data", help="a data folder or file, read like the training data")
+    predict.add_argument("--out", default="predictions.csv", help="CSV file to write (default predictions.csv)")
+    predict.add_argument("--format", default="onnx", choices=["onnx", "pt2", "safetensors"],
+                         help="which exported file runs the model (default onnx)")
     return parser
+
+
+def _print_report(dataset) -> None:
+    print(f"Loaded {dataset.source}: {dataset.report.summary(len(dataset))}", file=sys.stderr)
+    for issue in dataset.report.issues[:20]:
+        print(f"  {issue}", file=sys.stderr)
+    if len(dataset.report) > 20:
+        print(f"  … and {len(dataset.report) - 20} more (see the log file)", file=sys.stderr)
 
 
 def cmd_samples() -> int:
@@ -126,7 +142,7 @@ def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from sslstudio.data.base import DataError
-    from sslstudio.export.bundle import export_classifier
+    from sslstudio.export.bundle import export_run
     from sslstudio.project.store import Project
     from sslstudio.training.config import RunConfig
     from sslstudio.training.events import Finished, Log, Progress
@@ -149,11 +165,7 @@ def cmd_run(args) -> int:
         message = error.args[0] if isinstance(error, KeyError) else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
-    print(f"Loaded {dataset.source}: {dataset.report.summary(len(dataset))}", file=sys.stderr)
-    for issue in dataset.report.issues[:20]:
-        print(f"  {issue}", file=sys.stderr)
-    if len(dataset.report) > 20:
-        print(f"  … and {len(dataset.report) - 20} more (see the log file)", file=sys.stderr)
+    _print_report(dataset)
 
     project = Project(args.project, create=True)
     project.add_source(dataset.source, dataset.modality, dict(config.data_options))
@@ -195,9 +207,36 @@ def cmd_run(args) -> int:
     if result.scratch:
         print(f"Scratch accuracy:    {result.scratch.get('accuracy', float('nan')):.4f}")
     if not args.no_export:
-        exported = export_classifier(result, dataset, config, project.folder / "exports" / run_id)
-        print(f"ONNX model: {exported['onnx']} (max difference to PyTorch {max(exported['differences']):.1e} "
-              "at batch sizes 1 and 3)")
+        exported = export_run(result, dataset, config, project.folder / "exports" / run_id)
+        checks = json.loads(exported["model_card"].read_text(encoding="utf-8"))["checks"]
+        print(f"ONNX model: {exported['onnx']} (max difference to PyTorch "
+              f"{max(checks['onnx']['max_abs_difference']):.1e} at batch sizes 1 and 3)")
+        print(f"torch.export program: {exported['pt2']}")
+        print(f"safetensors weights: {exported['safetensors']}")
+        print(f"Model card: {exported['model_card']}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from sslstudio.data.base import DataError
+    from sslstudio.export.predict import label_agreement, load_export
+    from sslstudio.training.checkpoints import atomic_write_text
+
+    try:
+        model = load_export(args.model_dir, args.format)
+        dataset = model.open_data(args.data)
+        _print_report(dataset)
+        frame = model.predict_dataset(dataset)
+    except (DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    atomic_write_text(Path(args.out), frame.to_csv(index=False))
+    print(f"Predicted {len(frame)} samples with {model.card['formats'][args.format]}; wrote {args.out}")
+    agreement = label_agreement(frame, dataset, model.card["dataset"].get("label_column", "folder"))
+    if agreement is not None:
+        share, count = agreement
+        print(f"Agreement with the labels in {model.card['dataset']['label_column']!r}: {share:.4f} "
+              f"({count} labeled samples)")
     return 0
 
 
@@ -223,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_tasks(args.modality)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "predict":
+        return cmd_predict(args)
     return cmd_gui(getattr(args, "sample", None), getattr(args, "project", None))
 
 

@@ -64,6 +64,6 @@ def start_run(config: RunConfig, dataset: Dataset, labels: list[str | None], run
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(config.to_json(), encoding="utf-8")
-        dataset.write_assets(run_dir)
+        dataset.export_assets(run_dir)
     logger.info("Starting %s run on %s (%d samples) on %s", config.strategy, dataset.source, len(dataset), context.device)
     yield from run_strategy(config, context)

@@ -63,6 +63,8 @@ class Dataset(ABC):
         self.spec = spec
         self.report = report
         self.source = source
+        # The reader options this dataset was opened with (set by ``open_dataset``); exports record them.
+        self.open_options: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -87,10 +89,6 @@ class Dataset(ABC):
         """Return what a deployed model needs to prepare raw input like this dataset does."""
         return {}
 
-    def write_assets(self, folder: Path) -> list[str]:
-        """Write the files a deployed model needs beside it (a tokenizer, say) into ``folder``; return their names."""
-        return []
-
     def steps_per_epoch(self, count: int, batch_size: int) -> int:
         """Return how many pretraining steps make one epoch over ``count`` samples at ``batch_size``."""
         return max(1, count // batch_size)
@@ -102,6 +100,15 @@ class Dataset(ABC):
         inputs vary in other ways (a graph's node and edge counts) override it.
         """
         return None
+
+    def export_assets(self, out_dir: Path) -> dict[str, Path]:
+        """Write the files a deployed model needs to prepare input (a tokenizer, column encoders) into ``out_dir``.
+
+        Returns ``{reader option name: written file}``. Prediction opens new
+        data with this reader and passes each file back under its option name,
+        so new data is encoded as the training data was. The default writes nothing.
+        """
+        return {}
 
 
 Opener = Callable[..., Dataset]
@@ -184,4 +191,6 @@ def open_dataset(path: str | Path, modality: str | None = None, label_column: st
         logger.info("Opening %s as %s", path, info.modality)
     if label_column is not None and _takes_label_column(info.open):
         options.setdefault("label_column", label_column)
-    return info.open(path, **options)
+    dataset = info.open(path, **options)
+    dataset.open_options = dict(options)
+    return dataset

@@ -259,10 +259,11 @@ class TextDataset(Dataset):
             "layout": "token_ids N×L int64, attention_mask N×L int64",
         }
 
-    def write_assets(self, folder: Path) -> list[str]:
-        """Write ``tokenizer.json`` into ``folder``; return the file names written."""
-        self.tokenizer.save(Path(folder) / TOKENIZER_FILE)
-        return [TOKENIZER_FILE]
+    def export_assets(self, out_dir: Path) -> dict[str, Path]:
+        """Write ``tokenizer.json`` into ``out_dir``; new data is read with it through ``tokenizer_path``."""
+        path = Path(out_dir) / TOKENIZER_FILE
+        self.tokenizer.save(path)
+        return {"tokenizer_path": path}
 
 
 @register_reader("text", _accepts)
