@@ -184,8 +184,9 @@ def test_tokenizer_saved_and_reused(tmp_path):
     assert second.spec.extra["vocabulary"] == first.spec.extra["vocabulary"]
 
 
-def test_write_assets_writes_tokenizer(tmp_path):
+def test_export_assets_writes_tokenizer(tmp_path):
     dataset = open_text(write_corpus(tmp_path / "data", copies=1), vocab_size=300)
-    names = dataset.write_assets(tmp_path / "export")
-    loaded = TextTokenizer.load(tmp_path / "export" / names[0])
+    assets = dataset.export_assets(tmp_path / "export")
+    assert list(assets) == ["tokenizer_path"]
+    loaded = TextTokenizer.load(assets["tokenizer_path"])
     assert loaded.encode(DOCUMENTS[0]) == dataset.tokenizer.encode(DOCUMENTS[0])
