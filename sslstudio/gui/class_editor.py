@@ -27,8 +27,8 @@ class ClassEditor(QWidget):
     """Edits the class list of a project; ``changed(kind)`` follows every stored change.
 
     ``kind`` is ``added``, ``renamed``, ``merged``, ``deleted``, ``color`` or
-    ``shortcut``. The dialogs are methods that take their answer as an argument
-    when it is given, so tests and other widgets can call them without a dialog.
+    ``shortcut``. Each action opens a dialog unless its value is passed as an
+    argument, so tests and other widgets can call it without a dialog.
     """
 
     changed = Signal(str)

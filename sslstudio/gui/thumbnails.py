@@ -1,6 +1,6 @@
 """A list model of samples whose thumbnails are rendered on a worker thread and kept in an LRU cache.
 
-The view asks only for visible rows. A row without a cached thumbnail is
+The view requests data for visible rows only. A row without a cached thumbnail is
 queued and shown without a picture until the worker delivers it. The queue is
 last-in, first-out and bounded, so after a fast scroll the rows now on screen
 are rendered first and rows scrolled past are dropped.

@@ -29,12 +29,15 @@ from sslstudio.gui.threads import BackgroundJob
 from sslstudio.gui.thumbnails import THUMBNAIL_SIZE, SampleGridModel
 from sslstudio.gui.views import view_for
 from sslstudio.project.labels_io import LabelFileError, LabelRow, export_labels, import_label_file, import_labels
+from sslstudio.training.config import RunConfig
 
 logger = logging.getLogger(__name__)
 
 SUGGESTION_COUNT = 20
 # Fine-tuning uses 5 labels per class by default, so fewer training labels than this get a hint.
 MIN_TRAINING_LABELS = 5
+# The default share of samples held out for evaluation (chosen by a hash of the sample id).
+HOLDOUT_FRACTION = RunConfig.holdout_fraction
 
 
 def compute_suggestions(dataset, labeled_ids: Collection[str], skipped_ids: Collection[str], count: int,
@@ -203,8 +206,11 @@ class LabelingPage(QWidget):
         self.rows_by_id = {sample_id: row for row, sample_id in enumerate(dataset.ids)}
         stored = project.labels(self.source_id)
         labels = [stored.get(sample_id) for sample_id in dataset.ids]
+        previous = self.model
         self.model = SampleGridModel(dataset, labels, self._colors(), self)
         self.grid.setModel(self.model)
+        if previous is not None:
+            previous.deleteLater()
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
         self.grid.selectionModel().selectionChanged.connect(self._save_selection)
         self.undo_stack.clear()
@@ -264,7 +270,7 @@ class LabelingPage(QWidget):
         labels = self.state.project.labels(self.source_id)
         unseen = [sample_id for sample_id in labels if sample_id not in self.held_out]
         if unseen:
-            self.held_out.update(zip(unseen, holdout_mask(unseen).tolist()))
+            self.held_out.update(zip(unseen, holdout_mask(unseen, HOLDOUT_FRACTION).tolist()))
         held_out_counts = dict.fromkeys(counts, 0)
         for sample_id, name in labels.items():
             held_out_counts[name] += self.held_out[sample_id]
@@ -274,7 +280,7 @@ class LabelingPage(QWidget):
             if count == 0:
                 hint = "no labels yet"
             elif held_out_counts[name] == 0:
-                hint = "cannot be evaluated: none of its labels is in the held-out 20%; label more"
+                hint = f"cannot be evaluated: none of its labels is in the held-out {HOLDOUT_FRACTION:.0%}; label more"
             elif training < MIN_TRAINING_LABELS:
                 hint = f"only {training} labels to fine-tune on; label at least {MIN_TRAINING_LABELS}"
             else:
