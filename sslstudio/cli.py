@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="predictions.csv", help="CSV file to write (default predictions.csv)")
     predict.add_argument("--format", default="onnx", choices=["onnx", "pt2", "safetensors"],
                          help="which exported file runs the model (default onnx)")
+
+    labels = subcommands.add_parser("labels", help="import or export a project's labels")
+    label_actions = labels.add_subparsers(dest="labels_command", required=True)
+    label_import = label_actions.add_parser(
+        "import", help="import labels from a CSV (sample id or file name, label) or from class sub-folders; "
+        "exit status 1 when some rows were not imported")
+    label_import.add_argument("project", help="project folder")
+    label_import.add_argument("file", help="CSV file, or a folder with one sub-folder per class")
+    label_import.add_argument("--add-classes", action="store_true", help="create classes the project lacks "
+                              "(default: only when the project has no classes yet)")
+    label_export = label_actions.add_parser("export", help="export labels as a CSV with columns sample_id,label")
+    label_export.add_argument("project", help="project folder")
+    label_export.add_argument("file", help="CSV file to write")
+    for action in (label_import, label_export):
+        action.add_argument("--source", type=int, help="data source id (default: the project's first source)")
     return parser
 
 
@@ -240,6 +255,30 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_labels(args) -> int:
+    from sslstudio.data.base import DataError
+    from sslstudio.project.labels_io import LabelFileError, export_labels, import_label_file
+    from sslstudio.project.sources import open_source, project_source
+    from sslstudio.project.store import Project, ProjectError
+
+    try:
+        project = Project(args.project)
+        source = project_source(project, args.source)
+        if args.labels_command == "export":
+            count = export_labels(project, source["id"], args.file)
+            print(f"Exported {count} labels to {args.file}")
+            return 0
+        dataset, _ = open_source(source)
+        result = import_label_file(project, source["id"], dataset.ids, args.file, args.add_classes or None)
+    except (ProjectError, DataError, LabelFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    for line in result.details():
+        print(f"  {line}", file=sys.stderr)
+    return 1 if result.rejected else 0
+
+
 def cmd_gui(sample: str | None, project: str | None) -> int:
     from sslstudio.gui.app import run_app
 
@@ -264,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "predict":
         return cmd_predict(args)
+    if args.command == "labels":
+        return cmd_labels(args)
     return cmd_gui(getattr(args, "sample", None), getattr(args, "project", None))
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import platformdirs
 
-from sslstudio.data.base import DataError
 from sslstudio.gui.state import LoadedData
+from sslstudio.project.sources import open_source, project_source
 from sslstudio.project.store import Project
 from sslstudio.workflow import DataChoice, open_data
 
@@ -42,15 +42,6 @@ def open_existing_project(folder: str) -> tuple[Project, LoadedData]:
         ProjectError: if the folder is not a project. DataError: if it has no source or the data moved.
     """
     project = Project(folder)
-    sources = project.sources()
-    if not sources:
-        raise DataError(f"{folder}: the project has no data source; create a new project from a data folder")
-    source = sources[0]
-    options = dict(source["options"])
-    label_column = options.pop("label_column", None)
-    if "sample" in options:
-        dataset, label_column = open_data(DataChoice(sample=options["sample"], label_column=label_column))
-    else:
-        dataset, label_column = open_data(DataChoice(path=source["path"], modality=source["modality"],
-                                                     label_column=label_column, options=options))
+    source = project_source(project)
+    dataset, label_column = open_source(source)
     return project, LoadedData(dataset, label_column, Path(folder).name, source["id"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "project.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each entry upgrades the schema from version (index) to version (index + 1).
 MIGRATIONS: list[str] = [
@@ -66,7 +67,47 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 2: one class per shortcut key, fast per-class label counts, and the samples a labeler skipped.
+    """
+    UPDATE classes SET shortcut = NULL WHERE shortcut IS NOT NULL
+        AND id NOT IN (SELECT MIN(id) FROM classes WHERE shortcut IS NOT NULL GROUP BY shortcut);
+    CREATE UNIQUE INDEX classes_shortcut ON classes (shortcut) WHERE shortcut IS NOT NULL;
+    CREATE INDEX labels_class ON labels (class_id);
+    CREATE TABLE skipped (
+        sample_id TEXT NOT NULL,
+        source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+        skipped_at REAL NOT NULL,
+        PRIMARY KEY (source_id, sample_id)
+    );
+    """,
 ]
+
+
+# Default class colors, in the order new classes get them.
+CLASS_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2",
+                "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+SHORTCUT_KEYS = tuple("123456789")
+AUTO_SHORTCUT = "auto"
+_COLOR_PATTERN = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _check_class_name(name: str) -> str:
+    stripped = str(name).strip()
+    if not stripped:
+        raise ValueError("a class name must not be empty; type a name")
+    return stripped
+
+
+def _check_color(color: str) -> str:
+    if not isinstance(color, str) or not _COLOR_PATTERN.fullmatch(color):
+        raise ValueError(f"color {color!r} is invalid; use #rrggbb, such as #4c78a8")
+    return color.lower()
+
+
+def _check_shortcut(key: str) -> str:
+    if key not in SHORTCUT_KEYS:
+        raise ValueError(f"shortcut key {key!r} is invalid; use one of 1 to 9")
+    return key
 
 
 class ProjectError(RuntimeError):
@@ -154,45 +195,166 @@ class Project:
         rows = self.connection().execute("SELECT id, path, modality, options FROM sources ORDER BY id").fetchall()
         return [{"id": row[0], "path": row[1], "modality": row[2], "options": json.loads(row[3])} for row in rows]
 
-    # Classes and labels ----------------------------------------------------------
+    # Classes ---------------------------------------------------------------------
+
+    def _class_id(self, connection: sqlite3.Connection, name: str) -> int:
+        row = connection.execute("SELECT id FROM classes WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            known = ", ".join(row[0] for row in connection.execute("SELECT name FROM classes ORDER BY id")) or "none"
+            raise KeyError(f"class {name!r} not found; the project's classes are: {known}")
+        return int(row[0])
+
+    @staticmethod
+    def _free_shortcut(connection: sqlite3.Connection) -> str | None:
+        used = {row[0] for row in connection.execute("SELECT shortcut FROM classes WHERE shortcut IS NOT NULL")}
+        return next((key for key in SHORTCUT_KEYS if key not in used), None)
+
+    def _insert_class(self, connection: sqlite3.Connection, name: str, color: str | None,
+                      shortcut: str | None) -> int:
+        count = connection.execute("SELECT COUNT(*) FROM classes").fetchone()[0]
+        color = _check_color(color) if color is not None else CLASS_COLORS[count % len(CLASS_COLORS)]
+        cursor = connection.execute("INSERT INTO classes (name, color, shortcut) VALUES (?, ?, ?)",
+                                    (name, color, shortcut))
+        return int(cursor.lastrowid)
+
+    def add_class(self, name: str, color: str | None = None, shortcut: str | None = AUTO_SHORTCUT) -> int:
+        """Create class ``name`` and return its id.
+
+        ``color`` is ``#rrggbb`` (default: the next palette color). ``shortcut`` is a key
+        ``"1"``–``"9"``, None for no key, or ``AUTO_SHORTCUT`` for the lowest free key.
+
+        Raises:
+            ValueError: for an empty or existing name, an invalid color, or a key that is
+                not 1–9 or already belongs to another class.
+        """
+        name = _check_class_name(name)
+        with self.transaction() as transaction:
+            if transaction.execute("SELECT 1 FROM classes WHERE name = ?", (name,)).fetchone():
+                raise ValueError(f"class {name!r} already exists; choose another name")
+            if shortcut == AUTO_SHORTCUT:
+                shortcut = self._free_shortcut(transaction)
+            elif shortcut is not None:
+                shortcut = _check_shortcut(shortcut)
+                owner = transaction.execute("SELECT name FROM classes WHERE shortcut = ?", (shortcut,)).fetchone()
+                if owner:
+                    raise ValueError(f"key {shortcut} already labels class {owner[0]!r}; choose another key")
+            return self._insert_class(transaction, name, color, shortcut)
 
     def ensure_class(self, name: str) -> int:
-        """Return the id of class ``name``, creating it when missing."""
+        """Return the id of class ``name``, creating it (palette color, lowest free key) when missing."""
+        name = _check_class_name(name)
         with self.transaction() as transaction:
             row = transaction.execute("SELECT id FROM classes WHERE name = ?", (name,)).fetchone()
             if row:
                 return int(row[0])
-            return int(transaction.execute("INSERT INTO classes (name) VALUES (?)", (name,)).lastrowid)
+            return self._insert_class(transaction, name, None, self._free_shortcut(transaction))
 
     def classes(self) -> list[dict[str, Any]]:
+        """Return the classes in creation order as dicts with ``id``, ``name``, ``color`` and ``shortcut``."""
         rows = self.connection().execute("SELECT id, name, color, shortcut FROM classes ORDER BY id").fetchall()
         return [{"id": row[0], "name": row[1], "color": row[2], "shortcut": row[3]} for row in rows]
 
+    def rename_class(self, name: str, new_name: str) -> None:
+        """Rename a class; its labels follow.
+
+        Raises:
+            KeyError: if ``name`` is not a class. ValueError: if ``new_name`` is empty or taken (merge instead).
+        """
+        new_name = _check_class_name(new_name)
+        with self.transaction() as transaction:
+            class_id = self._class_id(transaction, name)
+            if new_name != name and transaction.execute("SELECT 1 FROM classes WHERE name = ?", (new_name,)).fetchone():
+                raise ValueError(f"class {new_name!r} already exists; merge {name!r} into it instead of renaming")
+            transaction.execute("UPDATE classes SET name = ? WHERE id = ?", (new_name, class_id))
+
+    def merge_classes(self, source: str, target: str) -> int:
+        """Move every label of class ``source`` to ``target`` and delete ``source``; return the labels moved.
+
+        ``target`` takes over the key of ``source`` when it has none.
+
+        Raises:
+            KeyError: if either class is missing. ValueError: if they are the same class.
+        """
+        if source == target:
+            raise ValueError(f"cannot merge class {source!r} into itself; choose two different classes")
+        with self.transaction() as transaction:
+            source_id = self._class_id(transaction, source)
+            target_id = self._class_id(transaction, target)
+            moved = transaction.execute("UPDATE labels SET class_id = ?, updated_at = ? WHERE class_id = ?",
+                                        (target_id, time.time(), source_id)).rowcount
+            key = transaction.execute("SELECT shortcut FROM classes WHERE id = ?", (source_id,)).fetchone()[0]
+            transaction.execute("DELETE FROM classes WHERE id = ?", (source_id,))
+            transaction.execute("UPDATE classes SET shortcut = ? WHERE id = ? AND shortcut IS NULL", (key, target_id))
+        logger.info("Merged class %r into %r (%d labels moved)", source, target, moved)
+        return int(moved)
+
+    def delete_class(self, name: str) -> int:
+        """Delete a class and every label of it; return how many labels were deleted.
+
+        Raises:
+            KeyError: if ``name`` is not a class.
+        """
+        with self.transaction() as transaction:
+            class_id = self._class_id(transaction, name)
+            deleted = transaction.execute("DELETE FROM labels WHERE class_id = ?", (class_id,)).rowcount
+            transaction.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        logger.info("Deleted class %r and its %d labels", name, deleted)
+        return int(deleted)
+
+    def set_class_color(self, name: str, color: str) -> None:
+        """Set the ``#rrggbb`` color of a class.
+
+        Raises:
+            KeyError: if ``name`` is not a class. ValueError: for an invalid color.
+        """
+        color = _check_color(color)
+        with self.transaction() as transaction:
+            transaction.execute("UPDATE classes SET color = ? WHERE id = ?", (color, self._class_id(transaction, name)))
+
+    def set_class_shortcut(self, name: str, key: str | None) -> str | None:
+        """Give class ``name`` the key ``"1"``–``"9"`` (None removes its key).
+
+        A key labels one class only, so a class that had the key loses it; its name
+        is returned (None when the key was free).
+
+        Raises:
+            KeyError: if ``name`` is not a class. ValueError: for a key other than 1–9.
+        """
+        key = _check_shortcut(key) if key is not None else None
+        with self.transaction() as transaction:
+            class_id = self._class_id(transaction, name)
+            previous = None
+            if key is not None:
+                owner = transaction.execute("SELECT id, name FROM classes WHERE shortcut = ? AND id != ?",
+                                            (key, class_id)).fetchone()
+                if owner:
+                    previous = owner[1]
+                    transaction.execute("UPDATE classes SET shortcut = NULL WHERE id = ?", (owner[0],))
+            transaction.execute("UPDATE classes SET shortcut = ? WHERE id = ?", (key, class_id))
+        return previous
+
+    # Labels ----------------------------------------------------------------------
+
     def set_label(self, source_id: int, sample_id: str, class_name: str | None) -> None:
         """Set (or, with None, remove) the label of one sample; committed when this returns."""
-        if class_name is None:
-            with self.transaction() as transaction:
-                transaction.execute("DELETE FROM labels WHERE source_id = ? AND sample_id = ?", (source_id, sample_id))
-            return
-        class_id = self.ensure_class(class_name)
-        with self.transaction() as transaction:
-            transaction.execute(
-                "INSERT INTO labels (sample_id, source_id, class_id, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (source_id, sample_id) DO UPDATE SET class_id = excluded.class_id, "
-                "updated_at = excluded.updated_at",
-                (sample_id, source_id, class_id, time.time()))
+        self.set_labels(source_id, [(sample_id, class_name)])
 
-    def set_labels(self, source_id: int, labels: Iterable[tuple[str, str]]) -> int:
-        """Set many ``(sample_id, class_name)`` labels in one transaction; return how many were written."""
+    def set_labels(self, source_id: int, labels: Iterable[tuple[str, str | None]]) -> int:
+        """Set many ``(sample_id, class_name)`` labels in one transaction; return how many were written.
+
+        A class name of None removes that sample's label. Missing classes are created.
+        """
         pairs = list(labels)
-        class_ids = {name: self.ensure_class(name) for name in {name for _, name in pairs}}
+        class_ids = {name: self.ensure_class(name) for name in {name for _, name in pairs if name is not None}}
         now = time.time()
         with self.transaction() as transaction:
+            transaction.executemany("DELETE FROM labels WHERE source_id = ? AND sample_id = ?",
+                                    [(source_id, sample_id) for sample_id, name in pairs if name is None])
             transaction.executemany(
                 "INSERT INTO labels (sample_id, source_id, class_id, updated_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (source_id, sample_id) DO UPDATE SET class_id = excluded.class_id, "
                 "updated_at = excluded.updated_at",
-                [(sample_id, source_id, class_ids[name], now) for sample_id, name in pairs])
+                [(sample_id, source_id, class_ids[name], now) for sample_id, name in pairs if name is not None])
         return len(pairs)
 
     def labels(self, source_id: int) -> dict[str, str]:
@@ -201,6 +363,40 @@ class Project:
             "SELECT labels.sample_id, classes.name FROM labels JOIN classes ON classes.id = labels.class_id "
             "WHERE labels.source_id = ?", (source_id,)).fetchall()
         return {sample_id: name for sample_id, name in rows}
+
+    def labels_of(self, source_id: int, sample_ids: Iterable[str]) -> dict[str, str | None]:
+        """Return the label of each of ``sample_ids`` (None where unlabeled)."""
+        sample_ids = list(sample_ids)
+        if len(sample_ids) > 100:
+            stored = self.labels(source_id)
+            return {sample_id: stored.get(sample_id) for sample_id in sample_ids}
+        connection = self.connection()
+        result: dict[str, str | None] = {}
+        for sample_id in sample_ids:
+            row = connection.execute(
+                "SELECT classes.name FROM labels JOIN classes ON classes.id = labels.class_id "
+                "WHERE labels.source_id = ? AND labels.sample_id = ?", (source_id, sample_id)).fetchone()
+            result[sample_id] = row[0] if row else None
+        return result
+
+    def label_counts(self, source_id: int) -> dict[str, int]:
+        """Return the number of labeled samples of each class (zero included), in class order."""
+        rows = self.connection().execute(
+            "SELECT classes.name, COUNT(labels.sample_id) FROM classes LEFT JOIN labels "
+            "ON labels.class_id = classes.id AND labels.source_id = ? GROUP BY classes.id ORDER BY classes.id",
+            (source_id,)).fetchall()
+        return {name: int(count) for name, count in rows}
+
+    def skip(self, source_id: int, sample_id: str) -> None:
+        """Record that the labeler skipped a sample, so suggestions leave it out."""
+        with self.transaction() as transaction:
+            transaction.execute("INSERT OR REPLACE INTO skipped (sample_id, source_id, skipped_at) VALUES (?, ?, ?)",
+                                (sample_id, source_id, time.time()))
+
+    def skipped(self, source_id: int) -> set[str]:
+        """Return the ids of the samples skipped in one source."""
+        rows = self.connection().execute("SELECT sample_id FROM skipped WHERE source_id = ?", (source_id,))
+        return {row[0] for row in rows}
 
     # Runs and metrics ------------------------------------------------------------
 
