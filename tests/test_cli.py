@@ -70,4 +70,4 @@ def test_run_on_folder_prints_both_accuracies(tmp_path):
     exports = list((tmp_path / "project" / "exports").iterdir())
     card = json.loads((exports[0] / "model_card.json").read_text())
     assert card["class_names"] == ["blue", "red"]
-    assert max(card["onnx_check"]["max_abs_difference"]) < 1e-4
+    assert max(card["checks"]["onnx"]["max_abs_difference"]) < 1e-4

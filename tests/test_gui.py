@@ -80,7 +80,7 @@ def test_training_runs_and_exports(qtbot, window, tmp_path):
         pass
     card = json.loads((tmp_path / "export" / "model_card.json").read_text())
     assert card["class_names"] == [str(digit) for digit in range(10)]
-    assert max(card["onnx_check"]["max_abs_difference"]) < 1e-4
+    assert max(card["checks"]["onnx"]["max_abs_difference"]) < 1e-4
 
 
 def test_close_during_run_cancels_and_keeps_checkpoint(qtbot, window):
