@@ -37,6 +37,15 @@ def seeded_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=generator_device).manual_seed(seed)
 
 
+def pretrain_step_count(config: RunConfig, sample_count: int, epochs: int) -> int:
+    """Return how many optimizer steps ``epochs`` passes over ``sample_count`` samples take, capped by ``max_pretrain_steps``."""
+    batch_size = max(1, min(config.batch_size, sample_count))
+    total = max(1, sample_count // batch_size) * epochs
+    if config.max_pretrain_steps:
+        total = min(total, config.max_pretrain_steps)
+    return total
+
+
 def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float], indices: Sequence[int],
              config: RunConfig, context: RunContext, epochs: int, phase: str = "pretrain") -> Iterator[Progress]:
     """Optimize the weighted sum of the pretext losses over ``indices`` for ``epochs`` passes.
@@ -49,9 +58,7 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     batch_size = min(config.batch_size, len(indices))
     steps_per_epoch = max(1, len(indices) // batch_size)
-    total = steps_per_epoch * epochs
-    if config.max_pretrain_steps:
-        total = min(total, config.max_pretrain_steps)
+    total = pretrain_step_count(config, len(indices), epochs)
     order_generator = torch.Generator().manual_seed(config.seed)
     task_generator = seeded_generator(device, config.seed + 1)
     index_tensor = torch.as_tensor(list(indices), dtype=torch.long)
@@ -77,11 +84,10 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
     return last_epoch
 
 
-def pretext_step(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float], batch,
-                 generator: torch.Generator, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """Run one optimizer step on the weighted pretext losses of ``batch``; return the step's metrics."""
-    optimizer.zero_grad(set_to_none=True)
-    total_loss = 0.0
+def pretext_losses(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float], batch,
+                   generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    """Return the weighted sum of the pretext losses of ``batch`` (a scalar with grad) and per-task metrics."""
+    total_loss = torch.zeros((), device=next(model.parameters()).device)
     metrics: dict[str, float] = {}
     for task, weight in zip(tasks, weights):
         inputs, targets = task.generate(batch, generator)
@@ -93,12 +99,30 @@ def pretext_step(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequenc
             for name, value in task.metrics(outputs.detach(), targets).items():
                 if name != "loss":
                     metrics[f"{task.name}/{name}"] = float(value)
-    total_loss.backward()
+    return total_loss, metrics
+
+
+def optimizer_step(model: nn.Module, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
+    """Back-propagate ``loss``, clip the gradient norm to 5 and step; return the loss value.
+
+    Raises:
+        FloatingPointError: if the loss is NaN or infinite.
+    """
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"the training loss became {value}; lower the learning rate and try again")
+    loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), max_norm=5.0)
     optimizer.step()
-    metrics["loss"] = float(total_loss.detach())
-    if not math.isfinite(metrics["loss"]):
-        raise FloatingPointError(f"the pretext loss became {metrics['loss']}; lower the learning rate and try again")
+    return value
+
+
+def pretext_step(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float], batch,
+                 generator: torch.Generator, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Run one optimizer step on the weighted pretext losses of ``batch``; return the step's metrics."""
+    optimizer.zero_grad(set_to_none=True)
+    total_loss, metrics = pretext_losses(model, tasks, weights, batch, generator)
+    metrics["loss"] = optimizer_step(model, total_loss, optimizer)
     return metrics
 
 
