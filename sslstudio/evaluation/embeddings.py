@@ -70,8 +70,8 @@ def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np
     """Return N×2 coordinates of N×D ``embeddings`` for a scatter plot.
 
     ``pca`` is fast and deterministic. ``tsne`` (van der Maaten and Hinton,
-    JMLR 2008) shows local clusters better; it costs seconds for thousands of
-    points, and its perplexity is capped below N.
+    JMLR 2008) shows local clusters better but costs seconds for thousands of
+    points. Its perplexity is 30, or (N - 1) / 3 when N is small.
 
     Raises:
         ValueError: for an unknown method or fewer than two samples.

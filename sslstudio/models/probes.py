@@ -34,11 +34,10 @@ def fit_logistic(features: np.ndarray, targets: np.ndarray, class_count: int, se
 
 
 class LogisticHead(nn.Module):
-    """A standardizing scaler and a logistic regression folded into one ``nn.Linear`` (N×D → N×K logits).
+    """Head of a standardizing scaler and a logistic regression folded into one ``nn.Linear`` (N×D → N×K logits).
 
-    For K classes of which ``classes`` occur in training, the logits of absent
-    classes are set far below the others, so their probability is 0, as in
-    scikit-learn, which never predicts a class it was not fitted on.
+    A class absent from training gets a bias of -1e4, so its probability is 0,
+    as in scikit-learn, which never predicts a class it was not fitted on.
     """
 
     def __init__(self, scaler: StandardScaler, classifier: LogisticRegression, class_count: int):

@@ -116,13 +116,13 @@ def describe_plan(plan: LabelPlan) -> str:
             f"{len(plan.holdout)} held out")
 
 
-def pretrained_model(config: RunConfig, context: RunContext, plan: LabelPlan) -> Iterator[Progress | Log]:
-    """Build the encoder with one head per selected task and pretrain it on the pool; return (model, tasks, metrics)."""
+def pretrained_model(config: RunConfig, context: RunContext, pool: Sequence[int]) -> Iterator[Progress | Log]:
+    """Build the encoder with one head per selected task and pretrain it on ``pool``; return (model, tasks, metrics)."""
     tasks = build_tasks(config, context.dataset)
     torch.manual_seed(config.seed)
     model = SSLModel(build_encoder(context.dataset.spec, config.encoder_size), tasks)
     yield Log(f"Pretraining on {', '.join(task.name for task in tasks)}")
-    pretext = yield from pretrain(model, tasks, [choice.weight for choice in config.tasks], plan.pool, config,
+    pretext = yield from pretrain(model, tasks, [choice.weight for choice in config.tasks], pool, config,
                                   context, config.pretrain_epochs)
     return model, tasks, pretext
 

@@ -22,12 +22,12 @@ from sslstudio.training.strategies.common import (add_baseline, describe_plan, e
 def run(config: RunConfig, context: RunContext) -> Iterator:
     """Yield progress while pretraining, embedding, fitting the probe and (optionally) the scratch baseline.
 
-    The result's ``extras["embeddings"]`` holds the frozen features of every
+    The result's ``extras["embeddings"]`` contains the frozen features of every
     sample (N×D float32, in dataset order) for export and plots.
     """
     plan = plan_labels(config, context)
     yield Log(describe_plan(plan))
-    model, _, pretext = yield from pretrained_model(config, context, plan)
+    model, _, pretext = yield from pretrained_model(config, context, plan.pool)
     model.encoder.requires_grad_(False)
     yield Log(f"Embedding all {len(context.dataset)} samples with the frozen encoder")
     embeddings = yield from embed_samples(model.encoder, range(len(context.dataset)), context, config.batch_size * 4)

@@ -141,8 +141,9 @@ def class_mapping(proxy_predictions: Sequence[int], targets: Sequence[int], prox
     """Return a proxy-class → real-class matrix (proxy_count×class_count, one 1 per row).
 
     Proxy classes matched by the Hungarian assignment on the labeled training
-    samples take their matched class; the others take the most frequent real
-    class among the samples predicted as them, else the most frequent class.
+    samples take their matched class. Each other proxy class takes the most
+    frequent real class among the samples predicted as it, or the most
+    frequent class overall when no sample is.
     """
     targets = np.asarray(targets, dtype=int)
     predictions = np.asarray(proxy_predictions, dtype=int)

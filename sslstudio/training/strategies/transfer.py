@@ -19,7 +19,7 @@ def run(config: RunConfig, context: RunContext) -> Iterator:
     """Yield progress while pretraining, fine-tuning and (optionally) training the scratch baseline."""
     plan = plan_labels(config, context)
     yield Log(describe_plan(plan))
-    model, _, pretext = yield from pretrained_model(config, context, plan)
+    model, _, pretext = yield from pretrained_model(config, context, plan.pool)
     model.add_classifier(len(plan.class_names))
     yield Log("Fine-tuning on the labeled samples")
     yield from fit_classifier(model, plan.labeled, plan.targets, config, context, phase="finetune",
