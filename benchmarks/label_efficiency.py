@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     python benchmarks/label_efficiency.py [--samples digits,gunpoint] [--seeds 0,1,2]
-        [--pretrain-epochs 2] [--finetune-steps 100] [--out benchmarks/results/label_efficiency.md]
+        [--pretrain-epochs 2] [--max-pretrain-steps 0] [--finetune-steps 100]
+        [--out benchmarks/results/label_efficiency.md]
 
 Each sample gets a table of the held-out accuracy (mean ± standard deviation
 over seeds) of the pretrained and the scratch model at 1, 2, 5, 10 and all
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import sys
 import threading
@@ -40,6 +42,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--samples", help="comma-separated sample names (default: every bundled sample)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--pretrain-epochs", type=int, default=2, help="passes over the pool per seed (default 2)")
+    parser.add_argument("--max-pretrain-steps", type=int, default=0,
+                        help="cap on pretraining steps per seed (default 0 = no cap)")
     parser.add_argument("--finetune-steps", type=int, default=100, help="optimizer steps per model (default 100)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for PyTorch (default 1)")
@@ -51,7 +55,8 @@ def run_sample(sample, seeds: tuple[int, ...], arguments: argparse.Namespace) ->
     """Return the markdown section of one sample."""
     dataset = sample.open()
     config = RunConfig(tasks=default_task_choices(dataset.modality), pretrain_epochs=arguments.pretrain_epochs,
-                       finetune_steps=arguments.finetune_steps, label_column=sample.label_column,
+                       max_pretrain_steps=arguments.max_pretrain_steps, finetune_steps=arguments.finetune_steps,
+                       label_column=sample.label_column,
                        device=arguments.device)
     device = select_device(config.device)
     context = RunContext(dataset=dataset, labels=dataset.label_column(sample.label_column), device=device,
@@ -65,10 +70,11 @@ def run_sample(sample, seeds: tuple[int, ...], arguments: argparse.Namespace) ->
             curve = event.result.extras["curve"]
     seconds = time.perf_counter() - started
     tasks = ", ".join(choice.name for choice in config.tasks)
+    cap = f" (at most {config.max_pretrain_steps} steps)" if config.max_pretrain_steps else ""
     return "\n".join([
         f"## {sample.name} ({sample.modality})",
         "",
-        f"Pretext tasks: {tasks}. Pretraining: {config.pretrain_epochs} epochs over the pool; fine-tuning and scratch: "
+        f"Pretext tasks: {tasks}. Pretraining: {config.pretrain_epochs} epochs over the pool{cap}; fine-tuning and scratch: "
         f"{config.finetune_steps} steps of batch {config.batch_size}; encoder {config.encoder_size}. "
         f"Held-out accuracy, mean ± standard deviation over seeds {', '.join(map(str, seeds))}. "
         f"Device {describe_device(device)}; {seconds / 60:.1f} minutes.",
@@ -86,7 +92,8 @@ def main() -> int:
     wanted = set(arguments.samples.split(",")) if arguments.samples else None
     samples = [sample for sample in list_samples() if wanted is None or sample.name in wanted]
     sections = ["# Label efficiency: pretrained vs scratch", "",
-                f"Written by `benchmarks/label_efficiency.py` on {platform.machine()} with torch {torch.__version__}.",
+                f"Written by `benchmarks/label_efficiency.py` on {platform.machine()} ({os.cpu_count()} CPU cores) "
+                f"with torch {torch.__version__}. Times include any other load on the machine.",
                 ""]
     for sample in samples:
         logger.info("Running %s", sample.name)
