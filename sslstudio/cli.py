@@ -48,13 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.add_argument("--modality", help="only tasks of this modality (image, video, timeseries, text, graph, tabular)")
 
     run = subcommands.add_parser("run", help="pretrain, fine-tune on a few labels, evaluate against scratch, export")
-    source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("--sample", help="a bundled sample name (see 'sslstudio samples')")
-    source.add_argument("--data", help="a data folder or file")
-    run.add_argument("--modality", help="the modality of --data when it is ambiguous")
-    run.add_argument("--label-column", help="metadata column holding the labels (default: the sample's, or 'folder')")
-    run.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                     help="a reader option, such as image_size=32 (repeatable)")
+    _add_data_arguments(run)
     run.add_argument("--strategy", default="transfer",
                      choices=["transfer", "feature-extraction", "multitask", "proxy"], help="learning strategy")
     run.add_argument("--tasks", help="comma-separated pretext task names (default: the modality's default tasks)")
@@ -74,6 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="project folder for the run and its export (default ./sslstudio-project)")
     run.add_argument("--no-export", action="store_true", help="skip the export (ONNX, torch.export, safetensors)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    run.add_argument("--max-pretrain-steps", type=int, default=0,
+                     help="stop pretraining after this many optimizer steps (default 0 = no limit)")
+    _add_strategy_arguments(run)
+    run.add_argument("--export-embeddings", metavar="PATH",
+                     help="write every sample's encoder features with its id to PATH (.csv or .parquet)")
+
+    advise = subcommands.add_parser("advise", help="rank pretext tasks and metadata proxies by a short "
+                                    "pretraining and a cross-validated linear probe on the labels")
+    _add_data_arguments(advise)
+    advise.add_argument("--labels-per-class", type=int, default=5,
+                        help="labeled samples per class for the probe (0 = every labeled sample; default 5)")
+    advise.add_argument("--steps", type=int, default=200, help="pretraining steps per candidate (default 200)")
+    advise.add_argument("--folds", type=int, default=5, help="cross-validation folds, at most (default 5)")
+    advise.add_argument("--batch-size", type=int, default=64, help="samples per step (default 64)")
+    advise.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    advise.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
 
     predict = subcommands.add_parser("predict", help="run an exported model on new data and write class probabilities")
     predict.add_argument("model_dir", help="an export folder (containing model_card.json)")
@@ -105,6 +115,37 @@ def _print_report(dataset) -> None:
         print(f"  {issue}", file=sys.stderr)
     if len(dataset.report) > 20:
         print(f"  … and {len(dataset.report) - 20} more (see the log file)", file=sys.stderr)
+
+
+def _add_data_arguments(command: argparse.ArgumentParser) -> None:
+    source = command.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sample", help="a bundled sample name (see 'sslstudio samples')")
+    source.add_argument("--data", help="a data folder or file")
+    command.add_argument("--modality", help="the modality of --data when it is ambiguous")
+    command.add_argument("--label-column", help="metadata column holding the labels (default: the sample's, or 'folder')")
+    command.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="a reader option, such as image_size=32 (repeatable)")
+
+
+def _add_strategy_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--probe", default="logistic", choices=["logistic", "knn"],
+                     help="feature-extraction: classifier fitted on the frozen embeddings (default logistic)")
+    run.add_argument("--knn-neighbors", type=int, default=5, help="feature-extraction: k of the kNN probe (default 5)")
+    run.add_argument("--supervised-weight", type=float, default=1.0,
+                     help="multitask: weight of the supervised loss; pretext tasks keep their own weights (default 1)")
+    run.add_argument("--proxy-source", default="task", choices=["task", "column", "pattern"],
+                     help="proxy: train on a pretext task's output, a metadata column, or a regex match in a column")
+    run.add_argument("--proxy-task", default="", help="proxy: which selected task (default: the first)")
+    run.add_argument("--proxy-column", default="",
+                     help="proxy: metadata column to train on, or to search with --proxy-pattern (default file_name)")
+    run.add_argument("--proxy-pattern", default="",
+                     help="proxy: regular expression; its first group (or whole match) is the proxy class")
+
+
+def _strategy_options(args) -> dict:
+    return {"probe": args.probe, "knn_neighbors": args.knn_neighbors, "supervised_weight": args.supervised_weight,
+            "proxy_source": args.proxy_source, "proxy_task": args.proxy_task, "proxy_column": args.proxy_column,
+            "proxy_pattern": args.proxy_pattern, "max_pretrain_steps": args.max_pretrain_steps}
 
 
 def cmd_samples() -> int:
@@ -174,7 +215,7 @@ def cmd_run(args) -> int:
                            finetune_steps=args.finetune_steps, batch_size=args.batch_size,
                            learning_rate=args.learning_rate, labels_per_class=args.labels_per_class, seed=args.seed,
                            device=args.device, label_column=label_column, baseline=not args.no_baseline,
-                           data_options=tuple(sorted(choice.options.items())))
+                           data_options=tuple(sorted(choice.options.items())), **_strategy_options(args))
         build_tasks(config, dataset)  # rejects unknown tasks and invalid parameters before anything runs
     except (DataError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) else str(error)
@@ -204,7 +245,7 @@ def cmd_run(args) -> int:
                 print(event.message, file=sys.stderr)
             elif isinstance(event, Finished):
                 result = event.result
-    except (DataError, ValueError) as error:
+    except (DataError, KeyError, ValueError) as error:
         project.finish_run(run_id, "failed", {})
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -221,6 +262,8 @@ def cmd_run(args) -> int:
     print(f"Pretrained accuracy: {result.pretrained.get('accuracy', float('nan')):.4f}")
     if result.scratch:
         print(f"Scratch accuracy:    {result.scratch.get('accuracy', float('nan')):.4f}")
+    if args.export_embeddings:
+        _export_embeddings(args.export_embeddings, result, dataset, labels, config)
     if not args.no_export:
         exported = export_run(result, dataset, config, project.folder / "exports" / run_id)
         checks = json.loads(exported["model_card"].read_text(encoding="utf-8"))["checks"]
@@ -279,6 +322,54 @@ def cmd_labels(args) -> int:
     return 1 if result.rejected else 0
 
 
+def _export_embeddings(path: str, result, dataset, labels, config) -> None:
+    from sslstudio.evaluation.embeddings import export_embeddings
+    from sslstudio.training.devices import select_device
+    from sslstudio.training.loop import embed
+
+    embeddings = result.extras.get("embeddings")
+    if embeddings is None:
+        embeddings = embed(result.model.encoder, dataset, range(len(dataset)), select_device(config.device))
+    written = export_embeddings(path, dataset.ids, embeddings, labels)
+    print(f"Embeddings: {written} ({embeddings.shape[0]} samples × {embeddings.shape[1]} features)")
+
+
+def cmd_advise(args) -> int:
+    from sslstudio.data.base import DataError
+    from sslstudio.evaluation.advisor import advise
+    from sslstudio.training.config import RunConfig
+    from sslstudio.training.context import RunContext
+    from sslstudio.training.devices import select_device
+    from sslstudio.training.events import Finished, Log
+    from sslstudio.workflow import DataChoice, open_data
+
+    try:
+        choice = DataChoice(sample=args.sample, path=args.data, modality=args.modality, label_column=args.label_column,
+                            options=_key_values(args.data_option, "--data-option"))
+        dataset, label_column = open_data(choice)
+        config = RunConfig(labels_per_class=args.labels_per_class, max_pretrain_steps=args.steps,
+                           batch_size=args.batch_size, seed=args.seed, device=args.device, label_column=label_column)
+        context = RunContext(dataset=dataset, labels=dataset.label_column(label_column),
+                             device=select_device(config.device))
+        advice = None
+        for event in advise(config, context, folds=args.folds):
+            if isinstance(event, Log):
+                print(event.message, file=sys.stderr)
+            elif isinstance(event, Finished):
+                advice = event.result.extras["advice"]
+    except (DataError, KeyError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) else str(error)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted", file=sys.stderr)
+        return 130
+    print(advice.table())
+    if advice.top is not None:
+        print(f"Top pick: {advice.top.name}")
+    return 0
+
+
 def cmd_gui(sample: str | None, project: str | None) -> int:
     from sslstudio.gui.app import run_app
 
@@ -305,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_predict(args)
     if args.command == "labels":
         return cmd_labels(args)
+    if args.command == "advise":
+        return cmd_advise(args)
     return cmd_gui(getattr(args, "sample", None), getattr(args, "project", None))
 
 

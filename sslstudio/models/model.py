@@ -37,8 +37,15 @@ class SSLModel(nn.Module):
             return self.heads[key](self.encoder.forward_dense(inputs))
         return self.heads[key](self.encoder(inputs))
 
-    def forward(self, inputs: Any) -> torch.Tensor:
-        """Return class logits N×K (requires ``add_classifier``)."""
+    def forward(self, inputs: Any, tasks: list[str] | None = None) -> torch.Tensor | list[torch.Tensor]:
+        """Return class logits N×K (requires ``add_classifier``).
+
+        With ``tasks``, ``inputs`` is a list of task inputs and the result is
+        the list of those tasks' head outputs: one call covers every pretext
+        task of a step, which is what DistributedDataParallel expects.
+        """
+        if tasks is not None:
+            return [self.forward_task(name, task_inputs) for name, task_inputs in zip(tasks, inputs)]
         if self.classifier is None:
             raise RuntimeError("the model has no classifier yet; call add_classifier first")
         return self.classifier(self.encoder(inputs))

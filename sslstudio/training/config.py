@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 STRATEGIES = ("transfer", "feature-extraction", "multitask", "proxy")
+PROBES = ("logistic", "knn")
+PROXY_SOURCES = ("task", "column", "pattern")
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,19 @@ class RunConfig:
     label_column: str = "folder"
     baseline: bool = True
     max_pretrain_steps: int = 0
+    mixed_precision: bool = True
     data_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    # Feature extraction: the classifier fitted on frozen embeddings.
+    probe: str = "logistic"
+    knn_neighbors: int = 5
+    # Multitask: the weight of the supervised loss next to the pretext tasks' weights.
+    supervised_weight: float = 1.0
+    # Proxy model: the target is a pretext task's output ("task"), a metadata column's value ("column") or
+    # the first group of ``proxy_pattern`` (a regular expression) searched in that column ("pattern").
+    proxy_source: str = "task"
+    proxy_task: str = ""
+    proxy_column: str = ""
+    proxy_pattern: str = ""
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -62,6 +77,26 @@ class RunConfig:
             raise ValueError(f"holdout_fraction={self.holdout_fraction} is out of range; it must be between 0 and 1")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate={self.learning_rate} is invalid; it must be positive")
+        self._check_strategy_options()
+
+    def _check_strategy_options(self) -> None:
+        if self.probe not in PROBES:
+            raise ValueError(f"probe={self.probe!r} is invalid; choose from {', '.join(PROBES)}")
+        if not 1 <= self.knn_neighbors <= 1000:
+            raise ValueError(f"knn_neighbors={self.knn_neighbors} is out of range; valid range is 1 to 1000")
+        if self.supervised_weight < 0:
+            raise ValueError(f"supervised_weight={self.supervised_weight} is invalid; it must be 0 or more")
+        if self.proxy_source not in PROXY_SOURCES:
+            raise ValueError(f"proxy_source={self.proxy_source!r} is invalid; choose from {', '.join(PROXY_SOURCES)}")
+        if self.proxy_source == "column" and not self.proxy_column:
+            raise ValueError("proxy_source='column' needs proxy_column, the metadata column to train on")
+        if self.proxy_source == "pattern":
+            if not self.proxy_pattern:
+                raise ValueError("proxy_source='pattern' needs proxy_pattern, a regular expression such as '_(left|right)_'")
+            try:
+                re.compile(self.proxy_pattern)
+            except re.error as error:
+                raise ValueError(f"proxy_pattern={self.proxy_pattern!r} is not a valid regular expression: {error}") from None
 
     def with_changes(self, **changes: Any) -> "RunConfig":
         return replace(self, **changes)

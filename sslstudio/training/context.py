@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from sslstudio.data.base import Dataset
+from sslstudio.training.distributed import DistributedInfo
 
 
 class Cancelled(Exception):
@@ -17,13 +18,18 @@ class Cancelled(Exception):
 
 @dataclass
 class RunContext:
-    """The live inputs of a run. ``labels`` has one entry per sample, None where unlabeled."""
+    """The live inputs of a run. ``labels`` has one entry per sample, None where unlabeled.
+
+    With ``resume``, each phase continues from its checkpoint in ``run_dir``.
+    """
 
     dataset: Dataset
     labels: list[str | None]
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     cancel: threading.Event = field(default_factory=threading.Event)
     run_dir: Path | None = None
+    resume: bool = False
+    distributed: DistributedInfo = field(default_factory=DistributedInfo)
 
     def check_cancel(self) -> None:
         """Raise ``Cancelled`` if the user asked to stop."""

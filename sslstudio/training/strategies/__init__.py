@@ -9,7 +9,7 @@ from sslstudio.training.config import RunConfig
 from sslstudio.training.context import Cancelled, RunContext
 from sslstudio.training.events import Finished, Log, Progress, RunResult
 from sslstudio.training.records import MetricsLog
-from sslstudio.training.strategies import transfer
+from sslstudio.training.strategies import feature_extraction, multitask, proxy, transfer
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +17,9 @@ StrategyFunction = Callable[[RunConfig, RunContext], Iterator]
 
 STRATEGY_FUNCTIONS: dict[str, StrategyFunction] = {
     "transfer": transfer.run,
+    "feature-extraction": feature_extraction.run,
+    "multitask": multitask.run,
+    "proxy": proxy.run,
 }
 
 
