@@ -28,7 +28,7 @@ AUDIO_SUFFIXES = frozenset({".wav", ".flac"})
 SERIES_SUFFIXES = TABLE_SUFFIXES | AUDIO_SUFFIXES | {".ts", ".npy"}
 
 # Column names (compared in lower case) that mark metadata rather than time steps or values.
-LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "category"})
+LABEL_NAMES = frozenset({"label", "labels", "class", "target", "category"})
 ID_NAMES = frozenset({"id", "series", "series_id", "sample_id", "case", "case_id", "instance", "instance_id"})
 TIME_NAMES = frozenset({"time", "timestamp", "t", "step", "time_step", "date", "datetime", "index"})
 # Separators tried in this order; the first that splits every sampled line the same way wins.
