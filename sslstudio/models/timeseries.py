@@ -10,8 +10,9 @@ pair ``(values, mask)`` of ``TimeSeriesDataset.batch``:
 - the network sees ``values × mask`` and the mask itself as input channels, so
   a masked value is known to be missing rather than zero;
 - a step counts as present when any channel is observed there; features at
-  absent steps (padding, or gaps in every channel) are set to zero before
-  every convolution, so they act like the zero padding at the series' edges;
+  absent steps (padding, or gaps in every channel) are zero at the input and
+  after every normalization, so every convolution sees them as it sees the
+  zero padding at the series' edges;
 - batch normalization computes its statistics over present steps only;
 - pooling averages and takes the maximum over present steps only.
 """
@@ -41,8 +42,9 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
     def forward(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         if self.training:
             count = present.sum().clamp_min(2.0)
-            mean = (features * present).sum(dim=(0, 2)) / count
-            variance = (((features - mean[None, :, None]) ** 2) * present).sum(dim=(0, 2)) / count
+            present_features = features * present
+            mean = present_features.sum(dim=(0, 2)) / count
+            variance = ((present_features * features).sum(dim=(0, 2)) / count - mean ** 2).clamp_min(0.0)
             with torch.no_grad():
                 unbiased = variance * count / (count - 1)
                 self.running_mean.lerp_(mean, self.momentum)
@@ -56,7 +58,10 @@ class MaskedBatchNorm1d(nn.BatchNorm1d):
 
 
 class ResidualBlock(nn.Module):
-    """Three masked dilated convolutions (kernels 7, 5, 3) with a 1×1 shortcut: N×C_in×L → N×C_out×L."""
+    """Three dilated convolutions (kernels 7, 5, 3) and a residual shortcut: N×C_in×L → N×C_out×L.
+
+    Inputs must be zero at absent steps; outputs are zero there too.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, dilation: int):
         super().__init__()
@@ -68,16 +73,17 @@ class ResidualBlock(nn.Module):
                                                padding=dilation * (kernel // 2), bias=False))
             self.norms.append(MaskedBatchNorm1d(out_channels))
             channels = out_channels
-        self.shortcut = nn.Conv1d(in_channels, out_channels, 1, bias=False)
-        self.shortcut_norm = MaskedBatchNorm1d(out_channels)
+        # A 1×1 convolution matches the widths where they differ; otherwise the input is added as it is.
+        self.shortcut = nn.Conv1d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else None
+        self.shortcut_norm = MaskedBatchNorm1d(out_channels) if self.shortcut is not None else None
 
     def forward(self, features: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         hidden = features
         for position, (convolution, norm) in enumerate(zip(self.convolutions, self.norms)):
-            hidden = norm(convolution(hidden * present), present)
+            hidden = norm(convolution(hidden), present)
             if position < len(self.convolutions) - 1:
                 hidden = torch.relu(hidden)
-        shortcut = self.shortcut_norm(self.shortcut(features * present), present)
+        shortcut = features if self.shortcut is None else self.shortcut_norm(self.shortcut(features), present)
         return torch.relu(hidden + shortcut)
 
 
@@ -113,7 +119,7 @@ class TimeSeriesEncoder(Encoder):
         features = torch.cat([values * mask, mask], dim=1)
         for block in self.blocks:
             features = block(features, present)
-        return features * present
+        return features
 
     def forward(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         features = self.forward_dense(inputs)
