@@ -10,6 +10,7 @@ N×C×L that is True where a value was observed. ``batch`` returns the pair
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -221,21 +222,21 @@ def _to_common_length(series: list[RawSeries], report: ImportReport, mode: str,
     return values, ~np.isnan(values)
 
 
-def _normalize(values: np.ndarray, mask: np.ndarray, mode: str) -> tuple[np.ndarray, dict[str, Any]]:
+def _normalize(values: np.ndarray, mode: str) -> tuple[np.ndarray, dict[str, Any]]:
     """Scale values (NaN where not observed) per series or per channel; return them and the statistics used."""
     if mode == "none":
         return values, {}
-    with np.errstate(invalid="ignore"):
-        if mode == "series":
-            mean = np.nanmean(np.where(mask, values, np.nan), axis=2, keepdims=True)
-            std = np.nanstd(values, axis=2, keepdims=True)
-            std = np.where(std > 0, std, 1.0)
-            return (values - np.nan_to_num(mean)) / std, {}
-        mean = np.nanmean(values, axis=(0, 2), keepdims=True)
-        std = np.nanstd(values, axis=(0, 2), keepdims=True)
+    axes = 2 if mode == "series" else (0, 2)
+    with warnings.catch_warnings():
+        # A channel with no observed value has no statistics; it stays NaN and is masked.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=axes, keepdims=True)
+        std = np.nanstd(values, axis=axes, keepdims=True)
     std = np.where(std > 0, std, 1.0)
-    stats = {"mean": mean.ravel().tolist(), "std": std.ravel().tolist()}
-    return (values - np.nan_to_num(mean)) / std, stats
+    normalized = (values - np.nan_to_num(mean)) / std
+    if mode == "series":
+        return normalized, {}
+    return normalized, {"mean": np.nan_to_num(mean).ravel().tolist(), "std": std.ravel().tolist()}
 
 
 def _metadata_frame(series: list[RawSeries], files: dict[str, Path], lengths: np.ndarray) -> pd.DataFrame:
@@ -308,7 +309,7 @@ def open_timeseries(path: str | Path, length_mode: str = "pad", length: int | No
                         f"({len(report)} issues). Check the file format and separator.")
     lengths = np.array([item.values.shape[1] for item in series])
     values, mask = _to_common_length(series, report, length_mode, None if length is None else int(length))
-    values, stats = _normalize(values, mask, normalize)
+    values, stats = _normalize(values, normalize)
     values = np.where(mask, values, 0.0)
     named = {item.channel_names for item in series}
     channel_names = list(named.pop()) if len(named) == 1 and () not in named else [
