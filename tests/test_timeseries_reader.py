@@ -198,3 +198,11 @@ def test_batch_is_float_pair_on_device(tmp_path):
     assert values.dtype == torch.float32
     assert mask.dtype == torch.float32
     assert values.shape == (2, 1, 3)
+
+
+def test_row_with_extra_fields_reported(tmp_path):
+    file = _write(tmp_path / "ragged.csv", "t0,t1,t2\n1,2,3\n4,5,6,7,8\n9,10,11\n")
+    dataset = open_timeseries(file, normalize="none")
+    assert dataset.ids == ["ragged.csv:2", "ragged.csv:3", "ragged.csv:4"]
+    assert dataset.batch([1])[0][0, 0].tolist() == [4, 5, 6]
+    assert dataset.report.repaired[0].reason.startswith("1 rows had more than 3 fields")

@@ -147,14 +147,25 @@ class CellIssues:
                             "repaired")
 
 
-def _read_table(text: str, table: TableFormat) -> pd.DataFrame:
+def _read_table(text: str, table: TableFormat, source: str, report: ImportReport) -> pd.DataFrame:
     header = 0 if table.has_header else None
     options = dict(sep=table.separator, dtype=str, keep_default_na=False, header=header, skip_blank_lines=False)
     try:
         frame = pd.read_csv(io.StringIO(text), **options)
     except pd.errors.ParserError:
-        # Rows with more fields than the header: the Python engine can drop them instead of failing.
-        frame = pd.read_csv(io.StringIO(text), engine="python", on_bad_lines="skip", **options)
+        # Rows with more fields than the first line: the Python engine keeps them, cut to that many fields,
+        # so every row stays on its own line number.
+        expected = len(text.lstrip().splitlines()[0].split(table.separator))
+        cut: list[list[str]] = []
+
+        def truncate(fields: list[str]) -> list[str]:
+            cut.append(fields)
+            return fields[:expected]
+
+        frame = pd.read_csv(io.StringIO(text), engine="python", on_bad_lines=truncate, **options)
+        examples = "; ".join(table.separator.join(fields)[:40] for fields in cut[:3])
+        report.add(source, f"{len(cut)} rows had more than {expected} fields; the extra fields were dropped "
+                   f"(first: {examples})", "repaired")
     if not table.has_header:
         frame.columns = [str(position + 1) for position in range(frame.shape[1])]
     frame.columns = [str(name).strip() for name in frame.columns]
@@ -199,7 +210,7 @@ def parse_table(path: Path, source: str, report: ImportReport, form: str = "auto
         report.add(source, "empty file", "skipped")
         return []
     table = sniff_table(text, path.suffix.lower())
-    frame = _read_table(text, table)
+    frame = _read_table(text, table, source, report)
     if frame.empty:
         report.add(source, "the file has a header but no data rows", "skipped")
         return []
