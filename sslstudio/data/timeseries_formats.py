@@ -57,7 +57,7 @@ class RawSeries:
 
 @dataclass(frozen=True)
 class TableFormat:
-    """What was detected about a delimited text file."""
+    """The separator, decimal mark and header flag detected in a delimited text file."""
 
     separator: str
     decimal: str

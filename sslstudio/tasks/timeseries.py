@@ -59,7 +59,7 @@ class OutlierParams(TaskParams):
     max_events: int = param(3, minimum=1, maximum=32, help="Corruptions per series: 1 to this many.")
     magnitude: float = param(3.0, minimum=0.5, maximum=20.0,
                              help="Size of spikes and level shifts, in standard deviations of the series (×0.5–1.5).")
-    max_width: int = param(10, minimum=1, maximum=10_000, help="Longest level shift or dropout, in steps.")
+    max_width: int = param(10, minimum=1, maximum=10_000, help="Maximum length of a level shift or dropout, in steps.")
     repair: bool = param(False, help="Also predict the clean value of every corrupted step.")
 
 
