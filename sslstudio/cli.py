@@ -270,7 +270,11 @@ def cmd_run(args) -> int:
         print(f"ONNX model: {exported['onnx']} (max difference to PyTorch "
               f"{max(checks['onnx']['max_abs_difference']):.1e} at batch sizes 1 and 3)")
         print(f"torch.export program: {exported['pt2']}")
-        print(f"safetensors weights: {exported['safetensors']}")
+        if "safetensors" in exported:
+            print(f"safetensors weights: {exported['safetensors']}")
+        else:
+            print("safetensors weights: skipped (this downstream head cannot be rebuilt from weights; "
+                  "see skipped_formats in the model card)")
         print(f"Model card: {exported['model_card']}")
     return 0
 

@@ -147,8 +147,18 @@ def export_run(result: RunResult, dataset: Dataset, config: RunConfig, out_dir: 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     classifier = copy.deepcopy(Classifier(model.encoder, model.classifier)).cpu().eval()
-    # safetensors needs a head the card can describe; the other formats only record its class name otherwise.
-    head = describe_head(classifier.head) if "safetensors" in formats else describe_head_or_name(classifier.head)
+    # safetensors needs a head the card can describe (a kNN head cannot be rebuilt from weights alone),
+    # so such a run exports the other formats and the card says why safetensors is missing.
+    formats = list(formats)
+    skipped: dict[str, str] = {}
+    if "safetensors" in formats:
+        try:
+            describe_head(classifier.head)
+        except ValueError as error:
+            formats.remove("safetensors")
+            skipped["safetensors"] = str(error)
+            logger.warning("Skipping the safetensors export: %s", error)
+    head = describe_head_or_name(classifier.head)
     paths, checks = _export_formats(classifier, dataset, config, out_dir, formats, head)
 
     preprocessing = json_safe(dataset.preprocessing(), "preprocessing")
@@ -167,6 +177,7 @@ def export_run(result: RunResult, dataset: Dataset, config: RunConfig, out_dir: 
                    "assets": assets},
         "class_names": list(result.class_names),
         "strategy": config.strategy,
+        "skipped_formats": skipped,
         "pretext_tasks": json_safe([{"name": choice.name, "params": dict(choice.params), "weight": choice.weight}
                                     for choice in config.tasks], "pretext_tasks"),
         "training": json_safe(json.loads(config.to_json()), "training"),

@@ -84,8 +84,12 @@ class KNNHead(nn.Module):
                                                             class_count).float())
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        distances = torch.cdist(features.float(), self.reference)
-        nearest = torch.topk(distances, self.neighbors, dim=1, largest=False).indices
+        # Squared Euclidean distances written out: torch.cdist picks a code path by input size,
+        # which torch.export turns into a bound on the batch axis.
+        features = features.float()
+        squared = ((features * features).sum(1, keepdim=True) - 2.0 * features @ self.reference.T
+                   + (self.reference * self.reference).sum(1))
+        nearest = torch.topk(squared, self.neighbors, dim=1, largest=False).indices
         shares = self.votes[nearest].mean(dim=1)
         return torch.log(shares.clamp_min(KNN_LOG_FLOOR))
 
