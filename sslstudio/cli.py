@@ -47,13 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = subcommands.add_parser("tasks", help="list the registered pretext tasks with their parameters")
     tasks.add_argument("--modality", help="only tasks of this modality (image, video, timeseries, text, graph, tabular)")
 
-    run = subcommands.add_parser("run", help="pretrain, fine-tune on a few labels, evaluate against scratch, export")
-    _add_data_arguments(run)
+    run = subcommands.add_parser("run", aliases=["train"],
+                                 help="pretrain, fine-tune on a few labels, evaluate against scratch, export "
+                                 "('train' is the same command; it also runs under torchrun)")
+    _add_data_arguments(run, required=False)
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue a cancelled, crashed or killed run from its checkpoints "
+                     "(PROJECT/runs/<run-id>); its config and data are read from that folder")
     run.add_argument("--strategy", default="transfer",
                      choices=["transfer", "feature-extraction", "multitask", "proxy"], help="learning strategy")
     run.add_argument("--tasks", help="comma-separated pretext task names (default: the modality's default tasks)")
     run.add_argument("--task-param", action="append", default=[], metavar="TASK:KEY=VALUE",
-                     help="a task parameter, such as image.rotation:angles=0,180 is not supported; scalars only")
+                     help="a task parameter, such as image.rotation:angles=0,180 (repeatable)")
     run.add_argument("--labels-per-class", type=int, default=5, help="labeled samples per class for fine-tuning "
                      "(0 = every labeled sample; default 5)")
     run.add_argument("--pretrain-epochs", type=int, default=4, help="passes over the unlabeled data (default 4)")
@@ -117,8 +122,8 @@ def _print_report(dataset) -> None:
         print(f"  … and {len(dataset.report) - 20} more (see the log file)", file=sys.stderr)
 
 
-def _add_data_arguments(command: argparse.ArgumentParser) -> None:
-    source = command.add_mutually_exclusive_group(required=True)
+def _add_data_arguments(command: argparse.ArgumentParser, required: bool = True) -> None:
+    source = command.add_mutually_exclusive_group(required=required)
     source.add_argument("--sample", help="a bundled sample name (see 'sslstudio samples')")
     source.add_argument("--data", help="a data folder or file")
     command.add_argument("--modality", help="the modality of --data when it is ambiguous")
@@ -194,43 +199,88 @@ def _task_choices(args, modality: str):
     return tuple(TaskChoice.make(name, params.get(name)) for name in names)
 
 
+def _prepare_run(args):
+    """Return ``(choice, dataset, labels, config)`` for a new run, or those recorded in ``--resume``'s folder."""
+    from sslstudio.data.base import DataError
+    from sslstudio.training.config import RunConfig
+    from sslstudio.training.loop import build_tasks
+    from sslstudio.workflow import DataChoice, open_data, read_run_inputs
+
+    if args.resume:
+        choice, config = read_run_inputs(Path(args.resume))
+        dataset, label_column = open_data(choice)
+        return choice, dataset, dataset.label_column(label_column), config
+    if not (args.sample or args.data):
+        raise DataError("choose the data with --sample or --data, or continue a run with --resume RUN_DIR")
+    choice = DataChoice(sample=args.sample, path=args.data, modality=args.modality, label_column=args.label_column,
+                        options=_key_values(args.data_option, "--data-option"))
+    dataset, label_column = open_data(choice)
+    choice = DataChoice(sample=choice.sample, path=choice.path, modality=dataset.modality, label_column=label_column,
+                        options=choice.options)
+    labels = dataset.label_column(label_column)
+    config = RunConfig(strategy=args.strategy, tasks=_task_choices(args, dataset.modality),
+                       encoder_size=args.encoder_size, pretrain_epochs=args.pretrain_epochs,
+                       finetune_steps=args.finetune_steps, batch_size=args.batch_size,
+                       learning_rate=args.learning_rate, labels_per_class=args.labels_per_class, seed=args.seed,
+                       device=args.device, label_column=label_column, baseline=not args.no_baseline,
+                       data_options=tuple(sorted(choice.options.items())), **_strategy_options(args))
+    build_tasks(config, dataset)  # rejects unknown tasks and invalid parameters before anything runs
+    return choice, dataset, labels, config
+
+
+def _open_run_folder(args, project, dataset, config, distributed) -> tuple[str, Path]:
+    """Create the run (rank 0) or reuse ``--resume``'s folder; other ranks receive rank 0's folder."""
+    if args.resume:
+        run_dir = Path(args.resume).resolve()
+        return run_dir.name, run_dir
+    folder = [None]
+    if distributed.is_main:
+        project.add_source(dataset.source, dataset.modality, dict(config.data_options))
+        run_id, run_dir = project.create_run(config.strategy, config.to_json())
+        folder = [str(run_dir)]
+    if distributed.enabled:
+        import torch.distributed as dist
+
+        dist.broadcast_object_list(folder, src=0)
+    run_dir = Path(folder[0])
+    return run_dir.name, run_dir
+
+
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
     from sslstudio.data.base import DataError
     from sslstudio.export.bundle import export_run
-    from sslstudio.project.store import Project
-    from sslstudio.training.config import RunConfig
+    from sslstudio.project.store import Project, ProjectError
+    from sslstudio.training.distributed import finish_distributed, init_distributed, launched_by_torchrun
     from sslstudio.training.events import Finished, Log, Progress
-    from sslstudio.training.loop import build_tasks
-    from sslstudio.workflow import DataChoice, open_data, start_run
+    from sslstudio.workflow import start_run, write_run_inputs
 
     try:
-        choice = DataChoice(sample=args.sample, path=args.data, modality=args.modality, label_column=args.label_column,
-                            options=_key_values(args.data_option, "--data-option"))
-        dataset, label_column = open_data(choice)
-        labels = dataset.label_column(label_column)
-        config = RunConfig(strategy=args.strategy, tasks=_task_choices(args, dataset.modality),
-                           encoder_size=args.encoder_size, pretrain_epochs=args.pretrain_epochs,
-                           finetune_steps=args.finetune_steps, batch_size=args.batch_size,
-                           learning_rate=args.learning_rate, labels_per_class=args.labels_per_class, seed=args.seed,
-                           device=args.device, label_column=label_column, baseline=not args.no_baseline,
-                           data_options=tuple(sorted(choice.options.items())), **_strategy_options(args))
-        build_tasks(config, dataset)  # rejects unknown tasks and invalid parameters before anything runs
-    except (DataError, KeyError, ValueError) as error:
+        choice, dataset, labels, config = _prepare_run(args)
+        project = Project(Path(args.resume).resolve().parents[1] if args.resume else args.project, create=not args.resume)
+    except (DataError, KeyError, ValueError, ProjectError, FileNotFoundError) as error:
         message = error.args[0] if isinstance(error, KeyError) else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
-    _print_report(dataset)
+    distributed, device = init_distributed(config.device) if launched_by_torchrun() else (None, None)
+    if distributed is None:
+        from sslstudio.training.distributed import DistributedInfo
 
-    project = Project(args.project, create=True)
-    project.add_source(dataset.source, dataset.modality, dict(config.data_options))
-    run_id, run_dir = project.create_run(config.strategy, config.to_json())
+        distributed = DistributedInfo()
+    quiet = args.quiet or not distributed.is_main
+    if distributed.is_main:
+        _print_report(dataset)
+    run_id, run_dir = _open_run_folder(args, project, dataset, config, distributed)
+    if distributed.is_main and not args.resume:
+        write_run_inputs(run_dir, choice, config)
     bar = None
     result = None
     try:
-        for event in start_run(config, dataset, labels, run_dir):
-            if isinstance(event, Progress) and not args.quiet:
+        events = start_run(config, dataset, labels, run_dir, resume=bool(args.resume), distributed=distributed,
+                           device=device)
+        for event in events:
+            if isinstance(event, Progress) and not quiet:
                 if bar is None or bar.desc != event.phase:
                     if bar is not None:
                         bar.close()
@@ -238,7 +288,7 @@ def cmd_run(args) -> int:
                 bar.n = event.step
                 bar.set_postfix({"loss": f"{event.metrics.get('loss', float('nan')):.3f}"}, refresh=False)
                 bar.refresh()
-            elif isinstance(event, Log):
+            elif isinstance(event, Log) and distributed.is_main:
                 if bar is not None:
                     bar.close()
                     bar = None
@@ -246,16 +296,21 @@ def cmd_run(args) -> int:
             elif isinstance(event, Finished):
                 result = event.result
     except (DataError, KeyError, ValueError) as error:
-        project.finish_run(run_id, "failed", {})
+        if distributed.is_main:
+            project.finish_run(run_id, "failed", {})
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        project.finish_run(run_id, "cancelled", {})
-        print("Interrupted; the run folder keeps what was written so far: " + str(run_dir), file=sys.stderr)
+        if distributed.is_main:
+            project.finish_run(run_id, "cancelled", {})
+        print(f"Interrupted; resume with: sslstudio train --resume {run_dir}", file=sys.stderr)
         return 130
     finally:
         if bar is not None:
             bar.close()
+        finish_distributed()
+    if not distributed.is_main:
+        return 0
     assert result is not None
     project.finish_run(run_id, result.status, {"pretrained": result.pretrained, "scratch": result.scratch})
     print(f"Run {run_id} ({config.strategy}, {', '.join(choice.name for choice in config.tasks)})")
@@ -394,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_samples()
     if args.command == "tasks":
         return cmd_tasks(args.modality)
-    if args.command == "run":
+    if args.command in {"run", "train"}:
         return cmd_run(args)
     if args.command == "predict":
         return cmd_predict(args)

@@ -16,6 +16,10 @@ class Cancelled(Exception):
     """Raised inside a training loop when the user cancels; strategies turn it into a cancelled result."""
 
 
+class PretrainingDone(Exception):
+    """Raised on ranks other than 0 after distributed pretraining: the rest of the run is rank 0's."""
+
+
 @dataclass
 class RunContext:
     """The live inputs of a run. ``labels`` has one entry per sample, None where unlabeled.

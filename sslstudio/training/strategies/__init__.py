@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from sslstudio.training.config import RunConfig
-from sslstudio.training.context import Cancelled, RunContext
+from sslstudio.training.context import Cancelled, PretrainingDone, RunContext
 from sslstudio.training.events import Finished, Log, Progress, RunResult
 from sslstudio.training.records import MetricsLog
 from sslstudio.training.strategies import feature_extraction, multitask, proxy, transfer
@@ -22,6 +22,10 @@ STRATEGY_FUNCTIONS: dict[str, StrategyFunction] = {
     "proxy": proxy.run,
 }
 
+# Strategies whose long phase is ``loop.pretrain``, which DistributedDataParallel spreads over ranks;
+# fine-tuning on the few labels then runs on rank 0 alone.
+DISTRIBUTED_STRATEGIES = ("transfer", "feature-extraction")
+
 
 def run_strategy(config: RunConfig, context: RunContext) -> Iterator:
     """Run the configured strategy, write ``metrics.csv`` in the run folder, and end with ``Finished``.
@@ -31,7 +35,11 @@ def run_strategy(config: RunConfig, context: RunContext) -> Iterator:
     if config.strategy not in STRATEGY_FUNCTIONS:
         available = ", ".join(sorted(STRATEGY_FUNCTIONS))
         raise ValueError(f"strategy {config.strategy!r} is not available yet; available: {available}")
-    log = MetricsLog(context.run_dir / "metrics.csv") if context.run_dir is not None else None
+    if context.distributed.enabled and config.strategy not in DISTRIBUTED_STRATEGIES:
+        raise ValueError(f"strategy {config.strategy!r} runs on one process; under torchrun choose one of "
+                         f"{', '.join(DISTRIBUTED_STRATEGIES)}")
+    write_log = context.run_dir is not None and context.distributed.is_main
+    log = MetricsLog(context.run_dir / "metrics.csv") if write_log else None
     try:
         for event in STRATEGY_FUNCTIONS[config.strategy](config, context):
             if isinstance(event, Progress) and log is not None:
@@ -41,6 +49,8 @@ def run_strategy(config: RunConfig, context: RunContext) -> Iterator:
             if isinstance(event, Finished):
                 event.result.run_dir = context.run_dir
             yield event
+    except PretrainingDone:
+        yield Finished(RunResult(status="pretrained", run_dir=context.run_dir))
     except Cancelled:
         logger.info("Run cancelled by the user")
         yield Log("Run cancelled", level="warning")

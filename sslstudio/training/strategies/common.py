@@ -16,7 +16,7 @@ from sslstudio.evaluation.splits import choose_labeled, holdout_mask
 from sslstudio.models.base import build_encoder
 from sslstudio.models.model import SSLModel
 from sslstudio.training.config import RunConfig
-from sslstudio.training.context import RunContext
+from sslstudio.training.context import PretrainingDone, RunContext
 from sslstudio.training.events import Log, Progress, RunResult
 from sslstudio.training.loop import build_tasks, embed, fit_classifier, predict_proba, pretrain
 
@@ -124,6 +124,8 @@ def pretrained_model(config: RunConfig, context: RunContext, pool: Sequence[int]
     yield Log(f"Pretraining on {', '.join(task.name for task in tasks)}")
     pretext = yield from pretrain(model, tasks, [choice.weight for choice in config.tasks], pool, config,
                                   context, config.pretrain_epochs)
+    if not context.distributed.is_main:
+        raise PretrainingDone()
     return model, tasks, pretext
 
 
