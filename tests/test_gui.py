@@ -111,3 +111,31 @@ def test_worker_error_reaches_user(qtbot, window, monkeypatch):
     assert title == "Training failed"
     assert "held-out" in message
     assert "Traceback" in details
+
+
+def test_cancelled_run_resumes_in_gui(qtbot, window):
+    open_digits(qtbot, window)
+    page = window.training_page
+    page.pretrain_epochs.setValue(2)
+    page.finetune_steps.setValue(5)
+    page.batch_size.setValue(128)
+    page.start_button.click()
+    qtbot.waitUntil(lambda: page.progress.value() >= 2, timeout=120_000)
+    page.cancel()
+    qtbot.waitUntil(lambda: page.result is not None and not page.is_running(), timeout=120_000)
+    assert page.result.status == "cancelled"
+    assert page.resume_button.isEnabled()
+    with qtbot.waitSignal(page.run_finished, timeout=300_000) as blocker:
+        page.resume_button.click()
+    assert blocker.args[0].status == "finished"
+    assert "Resuming pretrain at step" in page.log_panel.toPlainText()
+
+
+def test_launch_command_written(qtbot, window):
+    open_digits(qtbot, window)
+    script = window.training_page.write_launch_command(processes=4)
+    text = script.read_text()
+    assert "torchrun --nproc_per_node=\"$N\" -m sslstudio train --resume" in text
+    assert "N=${N:-4}" in text
+    assert (script.parent / "data.json").is_file()
+    assert (script.parent / "config.json").is_file()

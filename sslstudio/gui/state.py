@@ -35,6 +35,21 @@ class AppState(QObject):
         self.data = data
         self.data_changed.emit()
 
+    def data_choice(self):
+        """Return how to reopen the loaded data (a sample name, or a path with its reader options)."""
+        from sslstudio.workflow import DataChoice
+
+        data = self.data
+        sources = self.project.sources() if self.project is not None else []
+        source = next((entry for entry in sources if entry["id"] == data.source_id), {})
+        sample = source.get("options", {}).get("sample")
+        if sample:
+            return DataChoice(sample=sample, label_column=data.label_column)
+        options = dict(getattr(data.dataset, "open_options", {}))
+        options.pop("label_column", None)
+        return DataChoice(path=data.dataset.source, modality=data.dataset.modality, label_column=data.label_column,
+                          options=options)
+
     def labels(self) -> list[str | None]:
         """Return one label per sample: the project's stored labels, else the label column's values."""
         if self.data is None:

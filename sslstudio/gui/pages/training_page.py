@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import torch
 from PySide6.QtCore import Signal
@@ -20,7 +21,7 @@ from sslstudio.gui.threads import BackgroundJob
 from sslstudio.training.config import RunConfig
 from sslstudio.training.events import Finished, Log, Progress
 from sslstudio.training.strategies import STRATEGY_FUNCTIONS
-from sslstudio.workflow import start_run
+from sslstudio.workflow import start_run, write_run_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class TrainingPage(QWidget):
         self.result = None
         self.config: RunConfig | None = None
         self.run_id: str | None = None
+        self.run_dir: Path | None = None
         self._phase_started: dict[str, float] = {}
 
         settings = QGroupBox("Settings")
@@ -85,7 +87,14 @@ class TrainingPage(QWidget):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export)
         buttons = QHBoxLayout()
-        for button in (self.start_button, self.cancel_button, self.export_button):
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the last cancelled or failed run from its checkpoints")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.resume)
+        self.launch_button = QPushButton("Launch command…")
+        self.launch_button.setToolTip("Write this run's config and a torchrun command to run it on a bigger machine")
+        self.launch_button.clicked.connect(lambda: self.write_launch_command())
+        for button in (self.start_button, self.cancel_button, self.resume_button, self.export_button):
             buttons.addWidget(button)
 
         self.progress = QProgressBar()
@@ -98,6 +107,7 @@ class TrainingPage(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(settings)
         left_layout.addLayout(buttons)
+        left_layout.addWidget(self.launch_button)
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.status)
         left_layout.addWidget(self.results)
@@ -144,23 +154,58 @@ class TrainingPage(QWidget):
     def is_running(self) -> bool:
         return self.job is not None and self.job.is_running()
 
-    def start(self) -> None:
+    def _new_run(self) -> tuple[RunConfig, Path] | None:
+        """Freeze the settings and record a new run with its inputs; None (after a message) when invalid."""
         if self.state.data is None or self.state.project is None:
             show_error(self, "No data", "Open a sample or a project first.")
-            return
-        if self.is_running():
-            return
+            return None
         try:
             config = self.build_config()
         except ValueError as error:
             show_error(self, "Invalid settings", str(error))
-            return
+            return None
         data = self.state.data
         if config.label_column != data.label_column:
             data.label_column = config.label_column
-        labels = self.state.labels()
         self.config = config
         self.run_id, run_dir = self.state.project.create_run(config.strategy, config.to_json())
+        write_run_inputs(run_dir, self.state.data_choice(), config)
+        return config, run_dir
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        created = self._new_run()
+        if created is not None:
+            self._launch(*created, resume=False)
+
+    def resume(self) -> None:
+        """Continue the last run from its checkpoints with the settings it started with."""
+        if self.is_running() or self.config is None or self.run_dir is None:
+            return
+        self._launch(self.config, self.run_dir, resume=True)
+
+    def write_launch_command(self, processes: int = 2) -> Path | None:
+        """Record a run for another machine; return the ``launch.sh`` written in its run folder."""
+        created = self._new_run()
+        if created is None:
+            return None
+        _, run_dir = created
+        script = run_dir / "launch.sh"
+        script.write_text("#!/usr/bin/env bash\n"
+                          "# Run on a machine with SSL Studio installed and the same data path; set N to its GPUs.\n"
+                          f"N=${{N:-{processes}}}\n"
+                          f'torchrun --nproc_per_node="$N" -m sslstudio train --resume "{run_dir}"\n',
+                          encoding="utf-8")
+        script.chmod(0o755)
+        self.append_log(f"Wrote {script}: copy the project folder and run it there")
+        self.state.project.finish_run(self.run_id, "prepared", {})
+        return script
+
+    def _launch(self, config: RunConfig, run_dir: Path, resume: bool) -> None:
+        data = self.state.data
+        labels = self.state.labels()
+        self.run_dir = run_dir
         self.cancel_event = threading.Event()
         self.result = None
         self.loss_plot.clear()
@@ -170,11 +215,13 @@ class TrainingPage(QWidget):
         self._phase_started.clear()
         self.progress.setValue(0)
         self.append_log(f"Run {self.run_id}: {config.strategy} with {', '.join(c.name for c in config.tasks)}")
-        self.job = BackgroundJob(start_run, config, data.dataset, labels, run_dir, self.cancel_event, parent=self)
+        self.job = BackgroundJob(start_run, config, data.dataset, labels, run_dir, self.cancel_event, resume=resume,
+                                 parent=self)
         self.job.yielded.connect(self.handle_event)
         self.job.errored.connect(self._failed)
         self.job.finished.connect(self._job_finished)
         self.start_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.export_button.setEnabled(False)
         self.status.setText("Starting…")
@@ -217,6 +264,7 @@ class TrainingPage(QWidget):
     def _show_result(self, result) -> None:
         self.result = result
         if result.status != "finished":
+            self.resume_button.setEnabled(True)
             self.status.setText(f"Run {result.status}; checkpoints are in {result.run_dir}")
             self.state.project.finish_run(self.run_id, result.status, {})
             return
@@ -237,6 +285,7 @@ class TrainingPage(QWidget):
             self.state.project.finish_run(self.run_id, "failed", {})
         self.append_log("Failed: " + message)
         self.status.setText("Failed")
+        self.resume_button.setEnabled(self.run_dir is not None)
         show_error(self, "Training failed", message, details)
 
     def _job_finished(self) -> None:
