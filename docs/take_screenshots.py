@@ -54,8 +54,8 @@ def main(out_dir: str, sample: str = "digits") -> int:
     shoot(app, window, out / "tasks.png")
     window.show_page("Training")
     page = window.training_page
-    page.pretrain_epochs.setValue(3)
-    page.finetune_steps.setValue(80)
+    page.pretrain_epochs.setValue(2)
+    page.finetune_steps.setValue(60)
     page.start()
     wait_until(app, lambda: page.result is not None and not page.is_running(), timeout=1800)
     shoot(app, window, out / "training.png")

@@ -115,7 +115,7 @@ def test_onnx_export_any_graph(size, caveman, tmp_path):
     classifier = Classifier(model.encoder, model.classifier).eval()
     names_axes = caveman.export_inputs()
     path = export_onnx(classifier, caveman.batch([0, 1, 2, 3]), tmp_path / "graph.onnx",
-                       input_names=[name for name, _ in names_axes], dynamic_axes=[axes for _, axes in names_axes])
+                       names=[name for name, _ in names_axes], dynamic_axes=[axes for _, axes in names_axes])
     differences = check_onnx(classifier, path, [caveman.batch([0]), caveman.batch([1, 2, 3])])
     other = nx.barbell_graph(5, 2)
     edges = torch.tensor(list(other.edges)).t()
