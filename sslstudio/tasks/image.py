@@ -113,31 +113,40 @@ class PerspectiveParams(TaskParams):
 
 @register_task
 class PerspectiveWarpTask(ImageClassificationTask):
-    """Predict whether a random perspective warp (homography) was applied to the image."""
+    """Predict whether the image went through a perspective warp (class 1) or a plain zoom (class 0).
+
+    Both classes are resampled and magnified by moving the four source
+    corners inwards by similar amounts: a zoom moves all corners alike, a
+    perspective warp moves each one independently. Resampling blur and scale
+    therefore give nothing away, and only the distortion of shapes does.
+    """
 
     name = "image.perspective"
     title = "Perspective-warp detection"
-    description = ("Half of the images are seen through a random perspective warp; the model tells which. It learns "
-                   "what undistorted shapes look like: straight, parallel lines, right angles and true proportions.")
+    description = ("Half of the images are seen through a random perspective warp, the other half only zoomed; "
+                   "the model tells which. It learns what undistorted shapes look like: straight, parallel lines, "
+                   "right angles and true proportions.")
     Params = PerspectiveParams
     num_classes = 2
 
     def make(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
         """Return inputs N×C×H×W, targets N (int64, 1 = warped) and the corner moves N×4×2 (fraction of the side).
 
-        Each warped corner moves between half and all of ``distortion``, so no
-        warp is close to the identity.
+        Each corner moves inwards by between half and all of ``distortion``;
+        for class 0 every corner takes the mean of those moves.
         """
         count = batch.shape[0]
         targets = randint(2, (count,), generator, batch.device)
         offsets = self.params.distortion * (0.5 + 0.5 * uniform((count, 4, 2), generator, batch.device))
-        inputs = select(targets.bool(), perspective_warp(batch, offsets), batch)
-        return inputs, targets, {"offsets": offsets}
+        zoom = offsets.mean(dim=(1, 2), keepdim=True).expand_as(offsets)
+        offsets = select(targets.bool(), offsets, zoom)
+        return perspective_warp(batch, offsets), targets, {"offsets": offsets}
 
     def caption(self, targets: torch.Tensor, details: dict, index: int) -> str:
+        offsets = details["offsets"][index]
         if not int(targets[index]):
-            return "unchanged"
-        return f"warped, corners moved up to {float(details['offsets'][index].max()):.0%} inwards"
+            return f"zoomed only, every corner moved {float(offsets.mean()):.0%} inwards"
+        return f"perspective warp, corners moved {float(offsets.min()):.0%} to {float(offsets.max()):.0%} inwards"
 
 
 @dataclass(frozen=True)
@@ -171,10 +180,10 @@ class JigsawTask(ImageClassificationTask):
         if side // self.params.grid < 2:
             raise ValueError(f"grid={self.params.grid} is too large for {side}-px images; tiles must be at least "
                              f"2 px, so the valid range is 2 to {max(2, side // 2)}")
-        most = math.factorial(self.params.grid ** 2)
-        if self.params.permutations > most:
+        maximum = math.factorial(self.params.grid ** 2)
+        if self.params.permutations > maximum:
             raise ValueError(f"permutations={self.params.permutations} is out of range for a {self.params.grid}×"
-                             f"{self.params.grid} grid; valid range is 2 to {most}")
+                             f"{self.params.grid} grid; valid range is 2 to {maximum}")
         table = maximal_hamming_permutations(self.params.grid ** 2, self.params.permutations,
                                              self.params.permutation_seed)
         self.permutation_table = torch.from_numpy(table)

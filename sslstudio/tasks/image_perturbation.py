@@ -31,6 +31,9 @@ class PerturbationParams(TaskParams):
                             help="Contrast change: the deviation from the mean is scaled by 1 + c or 1 / (1 + c).")
 
     def __post_init__(self) -> None:
+        # A single name, as the command line passes it, means a list of one.
+        if isinstance(self.perturbations, str):
+            object.__setattr__(self, "perturbations", (self.perturbations,))
         super().__post_init__()
         if not self.perturbations:
             raise ValueError(f"perturbations=() is invalid; choose at least one of {', '.join(PERTURBATIONS)}")
