@@ -320,7 +320,7 @@ def train_until(task, dataset, max_steps: int, check_every: int, done, batch_siz
 def test_short_training_beats_chance(cls, digits_8px):
     task = cls(digits_8px.spec)
     chance = 1.0 / task.head.out_features
-    _, accuracy, steps = train_until(task, digits_8px, max_steps=180, check_every=30,
+    _, accuracy, steps = train_until(task, digits_8px, max_steps=150, check_every=25,
                                      done=lambda initial, score: beats_chance(score, chance))
     assert beats_chance(accuracy, chance), f"held-out accuracy {accuracy:.3f} after {steps} steps, chance {chance:.3f}"
 
@@ -328,7 +328,7 @@ def test_short_training_beats_chance(cls, digits_8px):
 @pytest.mark.parametrize("cls", RECONSTRUCTION_TASKS, ids=[cls.name for cls in RECONSTRUCTION_TASKS])
 def test_short_training_lowers_loss(cls, digits_8px):
     task = cls(digits_8px.spec)
-    initial, loss, steps = train_until(task, digits_8px, max_steps=90, check_every=30,
+    initial, loss, steps = train_until(task, digits_8px, max_steps=75, check_every=25,
                                        done=lambda initial, score: score < 0.5 * initial)
     assert loss < 0.5 * initial, f"held-out loss {initial:.4f} -> {loss:.4f} after {steps} steps"
 
