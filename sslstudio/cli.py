@@ -12,6 +12,8 @@ logger = logging.getLogger(__name__)
 
 
 def _parse_value(text: str):
+    if "," in text:
+        return tuple(_parse_value(part.strip()) for part in text.split(",") if part.strip())
     for cast in (int, float):
         try:
             return cast(text)
@@ -58,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["transfer", "feature-extraction", "multitask", "proxy"], help="learning strategy")
     run.add_argument("--tasks", help="comma-separated pretext task names (default: the modality's default tasks)")
     run.add_argument("--task-param", action="append", default=[], metavar="TASK:KEY=VALUE",
-                     help="a task parameter, such as image.rotation:angles=0,180 (repeatable)")
+                     help="a task parameter (repeatable); a comma-separated value is a list, "
+                          "such as image.perturbation:perturbations=blur,vertical_flip")
     run.add_argument("--labels-per-class", type=int, default=5, help="labeled samples per class for fine-tuning "
                      "(0 = every labeled sample; default 5)")
     run.add_argument("--pretrain-epochs", type=int, default=4, help="passes over the unlabeled data (default 4)")
