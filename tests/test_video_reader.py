@@ -31,10 +31,14 @@ def test_sample_batch_shape(sample_clips):
     assert sample_clips.batch([0, 5, 7]).shape == (3, 4, 3, 32, 32)
 
 
+def test_sample_batch_dtype(sample_clips):
+    assert sample_clips.batch([0]).dtype == torch.float32
+
+
 def test_sample_batch_range(sample_clips):
     batch = sample_clips.batch(range(10))
-    assert batch.dtype == torch.float32
-    assert 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0
+    assert float(batch.min()) >= 0.0
+    assert float(batch.max()) <= 1.0
 
 
 def test_sample_labels_per_video(sample_clips):

@@ -3,8 +3,8 @@
 A sample is a clip of ``clip_length`` frames (T×3×S×S). Each video is decoded
 once when the dataset is opened: frames are put upright from the display
 matrix, ordered by presentation time, resampled to ``frame_rate`` and resized
-to S×S. The clips stay in memory as uint8, so training never waits on the
-decoder. A memory budget (``max_memory_mb``) bounds that cache, and videos
+to S×S. The clips stay in memory as uint8, so training reads tensors and
+does not decode. A memory budget (``max_memory_mb``) bounds that cache, and videos
 beyond it go to the import report. Each video yields up to
 ``max_clips_per_video`` non-overlapping clips with ids like ``walk.mp4#c002``.
 """
@@ -31,7 +31,7 @@ from sslstudio.data.report import ImportReport
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm"})
-# Used when a stream declares no frame rate and for folders of frame images without a frame_rate option.
+# Used when a stream declares no frame rate, and as the default rate of a folder of frame images.
 FALLBACK_FRAME_RATE = 25.0
 
 
@@ -60,7 +60,7 @@ def find_videos(root: Path) -> list[Path]:
     """Return the videos below ``root`` in sorted order: video files and folders that directly contain images.
 
     Hidden files and folders are skipped. A folder counts as one video made of
-    its image files (in natural order) when it holds at least one image.
+    its image files (in natural order) when it contains at least one image.
     """
     if root.is_file():
         return [root]
@@ -149,7 +149,7 @@ def decode_video_file(path: Path, size: int, max_frames: int) -> DecodedVideo:
             issues.append((f"truncated or corrupt: decoding stopped with {error}; kept {len(frames)} frames",
                            "repaired", f"frame {len(frames)}"))
     if not frames:
-        raise ValueError("the video stream holds no decodable frame")
+        raise ValueError("no frame of the video stream could be decoded")
     times = _presentation_times(stamps, time_base, rate, issues)
     covered = float(times.max()) + 1.0 / rate
     if len(frames) < max_frames and declared - covered > max(2.0 / rate, 0.05 * declared):
@@ -316,7 +316,7 @@ def open_video_folder(path: str | Path, clip_length: int = 8, image_size: int = 
     videos shorter than one clip go to the import report.
 
     Raises:
-        DataError: if the path is missing, holds no video, or no clip can be made.
+        DataError: if the path is missing, contains no video, or no clip can be made.
         ValueError: for an option out of range.
     """
     root = Path(path).expanduser()
