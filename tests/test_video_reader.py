@@ -28,7 +28,7 @@ def test_sample_clip_count(sample_clips):
 
 
 def test_sample_batch_shape(sample_clips):
-    assert sample_clips.batch([0, 5, 7]).shape == (3, 4, 3, 32, 32)
+    assert sample_clips.batch([0, 5, 7]).shape == (3, 4, 3, 16, 16)
 
 
 def test_sample_batch_dtype(sample_clips):

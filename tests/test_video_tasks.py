@@ -27,7 +27,7 @@ TRAIN_VARIANTS = {
 
 
 def numbered_clips(count: int = 6, length: int = 8, size: int = 16) -> torch.Tensor:
-    """Return N×T×3×S×S clips whose every pixel holds (clip index · 100 + frame index) / 1000."""
+    """Return N×T×3×S×S clips in which every pixel is (clip index · 100 + frame index) / 1000."""
     values = (torch.arange(count)[:, None] * 100 + torch.arange(length)[None, :]).float() / 1000
     return values[:, :, None, None, None].expand(count, length, 3, size, size).clone()
 

@@ -38,7 +38,7 @@ def test_slider_shows_selected_frame(qtbot, clips):
     widget.slider.setValue(2)
     shown = widget.frame_view.pixmap().toImage()
     grey = shown.pixelColor(shown.width() // 2, shown.height() // 2).red()
-    # Clip 1 holds source frames 4 to 7, so its third frame is frame 6 (grey level about 130).
+    # Clip 1 contains source frames 4 to 7, so its third frame is frame 6 (grey level about 130).
     assert abs(grey - 130) < 8
 
 
@@ -62,5 +62,5 @@ def test_next_frame_preview_has_target(qtbot, clips):
 def test_thumbnail_is_middle_frame(qtbot, clips):
     image = view_for("video").thumbnail(clips, 0, 32)
     grey = image.pixelColor(16, 16).red()
-    # Clip 0 holds frames 0 to 3; the middle one (index 2) has grey level about 50.
+    # Clip 0 contains frames 0 to 3; the middle one (index 2) has grey level about 50.
     assert abs(grey - 50) < 8

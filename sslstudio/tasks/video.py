@@ -44,7 +44,7 @@ class SequenceOrderTask(ClassificationTask):
 
     name = "video.order"
     title = "Sequence ordering"
-    description = ("Each clip is cut into a few parts that are shuffled; the model predicts the order they were "
+    description = ("Each clip is cut into a few parts that are shuffled, and the model predicts the order they were "
                    "shuffled in, or in verification mode only whether the clip plays forward. To do so it must learn "
                    "how things change over time: which way a motion goes, how a scene evolves, how a tissue responds "
                    "over the minutes after a reagent is applied.")
@@ -91,7 +91,7 @@ class SequenceOrderTask(ClassificationTask):
         return inputs, targets
 
     def preview(self, batch: torch.Tensor, generator: torch.Generator) -> list[PreviewItem]:
-        """Show each shuffled clip; the target holds the true position (from 0) of every shown frame."""
+        """Show each shuffled clip; the target is the true position (from 0) of every shown frame."""
         inputs, targets, order = self.shuffle(batch, generator)
         run = inputs.shape[1] // self.params.segments
         positions = (order[:, :, None] * run + torch.arange(run, device=order.device)).flatten(1)
