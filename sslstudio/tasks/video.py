@@ -28,7 +28,7 @@ class OrderParams(TaskParams):
                           help="Parts the clip is cut into and shuffled: single frames, or short runs of frames "
                                "when the clip is longer than this.")
     mode: str = param("permutation", choices=("permutation", "verification"),
-                      help="permutation: predict which of the segments! orders was applied. "
+                      help="permutation: predict which of the k! orders (k = segments) was applied. "
                            "verification: predict only whether the clip is in order.")
 
 
