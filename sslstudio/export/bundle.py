@@ -104,14 +104,14 @@ def _export_formats(classifier: Classifier, dataset: Dataset, config: RunConfig,
     batches = _check_batches(dataset)
     paths: dict[str, Path] = {}
     checks: dict[str, Any] = {}
+    export_inputs = dataset.export_inputs()
+    names = [name for name, _ in export_inputs] if export_inputs else None
+    axes = [axes for _, axes in export_inputs] if export_inputs else None
     if "onnx" in formats:
-        export_inputs = dataset.export_inputs()
-        names = [name for name, _ in export_inputs] if export_inputs else None
-        axes = [axes for _, axes in export_inputs] if export_inputs else None
         paths["onnx"] = export_onnx(classifier, example, out_dir / FILE_NAMES["onnx"], names=names, dynamic_axes=axes)
         checks["onnx"] = check_onnx(classifier, paths["onnx"], batches)
     if "pt2" in formats:
-        paths["pt2"] = export_program(classifier, example, out_dir / FILE_NAMES["pt2"])
+        paths["pt2"] = export_program(classifier, example, out_dir / FILE_NAMES["pt2"], dynamic_axes=axes)
         checks["pt2"] = check_program(classifier, paths["pt2"], batches)
     if "safetensors" in formats:
         paths["safetensors"] = save_weights(classifier, out_dir / FILE_NAMES["safetensors"])

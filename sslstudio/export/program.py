@@ -24,22 +24,31 @@ from sslstudio.export.inputs import TOLERANCE, PositionalInputs, as_tuple, compa
 logger = logging.getLogger(__name__)
 
 
-def export_program(model: nn.Module, example_batch, path: Path) -> Path:
-    """Export ``model`` (eval mode, CPU) with ``torch.export`` to ``path`` with axis 0 of every input dynamic.
+def export_program(model: nn.Module, example_batch, path: Path,
+                   dynamic_axes: Sequence[dict[int, str]] | None = None) -> Path:
+    """Export ``model`` (eval mode, CPU) with ``torch.export`` to ``path`` with dynamic axes.
 
-    The saved program takes the batch's tensors as positional inputs and
-    returns N×K logits.
+    ``dynamic_axes`` gives one ``{axis: dimension name}`` per input, as for
+    the ONNX export; by default axis 0 of every input is the batch axis. The
+    saved program takes the batch's tensors as positional inputs and returns
+    N×K logits.
 
     Raises:
-        ValueError: if the example batch has fewer than 2 samples, or the saved archive contains a pickle.
+        ValueError: if a dynamic axis of the example batch has fewer than 2 entries, or the saved archive
+            contains a pickle.
     """
     inputs = as_tuple(example_batch)
-    if inputs[0].shape[0] < 2:
-        raise ValueError("the example batch for torch.export needs at least 2 samples to keep the batch axis dynamic")
+    axes = list(dynamic_axes) if dynamic_axes is not None else [{0: "batch"} for _ in inputs]
+    for tensor, tensor_axes in zip(inputs, axes):
+        for axis, name in tensor_axes.items():
+            if tensor.shape[axis] < 2:
+                what = "samples" if name == "batch" else f"entries along {name!r}"
+                raise ValueError(f"the example batch for torch.export needs at least 2 {what} to keep that axis dynamic")
     wrapper = PositionalInputs(model.cpu().eval(), is_tuple_batch(example_batch)).eval()
-    batch = torch.export.Dim("batch", min=1)
+    dimensions = {name: torch.export.Dim(name, min=1) for tensor_axes in axes for name in tensor_axes.values()}
+    shapes = tuple({axis: dimensions[name] for axis, name in tensor_axes.items()} for tensor_axes in axes)
     with torch.no_grad():
-        program = torch.export.export(wrapper, inputs, dynamic_shapes=(tuple({0: batch} for _ in inputs),))
+        program = torch.export.export(wrapper, inputs, dynamic_shapes=(shapes,))
     # Without example inputs the archive's sample-inputs entry is empty instead of a torch.save pickle.
     program.example_inputs = None
     path = Path(path)
