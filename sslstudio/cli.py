@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="project folder for the run and its export (default ./sslstudio-project)")
     run.add_argument("--no-export", action="store_true", help="skip the export (ONNX, torch.export, safetensors)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    run.add_argument("--early-stopping", type=int, default=0, metavar="EPOCHS",
+                     help="stop pretraining after this many epochs without a lower validation pretext loss "
+                     "(default 0 = off)")
     run.add_argument("--max-pretrain-steps", type=int, default=0,
                      help="stop pretraining after this many optimizer steps (default 0 = no limit)")
     _add_strategy_arguments(run)
@@ -153,7 +156,8 @@ def _add_strategy_arguments(run: argparse.ArgumentParser) -> None:
 def _strategy_options(args) -> dict:
     return {"probe": args.probe, "knn_neighbors": args.knn_neighbors, "supervised_weight": args.supervised_weight,
             "proxy_source": args.proxy_source, "proxy_task": args.proxy_task, "proxy_column": args.proxy_column,
-            "proxy_pattern": args.proxy_pattern, "max_pretrain_steps": args.max_pretrain_steps}
+            "proxy_pattern": args.proxy_pattern, "max_pretrain_steps": args.max_pretrain_steps,
+            "early_stopping_patience": args.early_stopping}
 
 
 def cmd_samples() -> int:

@@ -134,3 +134,18 @@ def test_two_gloo_processes_agree_with_one(tmp_path):
         return sum(losses[-3:]) / 3
 
     assert abs(final_loss(single_rows) - final_loss(double_rows)) < 0.3
+
+
+def test_early_stopping_ends_pretraining(digits, monkeypatch):
+    from sslstudio.training import loop
+
+    monkeypatch.setattr(loop, "validation_pretext_loss", lambda *args, **kwargs: 1.0)
+    config = RunConfig(pretrain_epochs=5, batch_size=256, finetune_steps=2, baseline=False,
+                       early_stopping_patience=1)
+    events = list(run_strategy(config, RunContext(digits, digits.label_column("folder"))))
+    epochs = {event.epoch for event in events if isinstance(event, Progress) and event.phase == "pretrain"}
+    assert epochs == {1, 2}
+    assert any(isinstance(event, Log) and event.message.startswith("Early stopping after epoch 2") for event in events)
+    validation = [event for event in events if isinstance(event, Progress) and event.phase == "pretrain validation"]
+    assert [event.metrics["loss"] for event in validation] == [1.0, 1.0]
+    assert events[-1].result.status == "finished"

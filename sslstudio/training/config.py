@@ -51,6 +51,8 @@ class RunConfig:
     baseline: bool = True
     max_pretrain_steps: int = 0
     mixed_precision: bool = True
+    # Stop pretraining after this many epochs without a lower validation pretext loss (0 = never stop early).
+    early_stopping_patience: int = 0
     data_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     # Feature extraction: the classifier fitted on frozen embeddings.
     probe: str = "logistic"
@@ -68,7 +70,8 @@ class RunConfig:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy={self.strategy!r} is invalid; choose from {', '.join(STRATEGIES)}")
         checks = {"pretrain_epochs": (0, 10_000), "finetune_steps": (1, 1_000_000), "batch_size": (1, 65_536),
-                  "labels_per_class": (0, 1_000_000), "max_pretrain_steps": (0, 10_000_000)}
+                  "labels_per_class": (0, 1_000_000), "max_pretrain_steps": (0, 10_000_000),
+                  "early_stopping_patience": (0, 10_000)}
         for name, (low, high) in checks.items():
             value = getattr(self, name)
             if not low <= value <= high:

@@ -112,6 +112,10 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
     order_generator = torch.Generator().manual_seed(config.seed)
     task_generator = seeded_generator(device, config.seed + 1)
     index_tensor = torch.as_tensor(list(indices), dtype=torch.long)
+    validation = None
+    if config.early_stopping_patience:
+        index_tensor, validation = _split_validation(index_tensor, batch_size, config.seed)
+    best_loss, stale_epochs = math.inf, 0
     step_state = _StepState()
     step, start_epoch, start_batch, last_epoch = 0, 0, 0, {}
     epoch_order_state = order_generator.get_state()
@@ -129,6 +133,7 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
         torch.set_rng_state(saved["torch_rng"])
         step_state.micro_batches = saved.get("micro_batches", 1)
         last_epoch = saved.get("last_epoch", {})
+        best_loss, stale_epochs = saved.get("best_loss", math.inf), saved.get("stale_epochs", 0)
         yield Log(f"Resuming {phase} at step {step} of {total}")
         if saved.get("done"):
             return last_epoch
@@ -137,7 +142,8 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(), "step": step, "epoch": epoch, "batch": batch_number,
                 "order_rng": epoch_order_state, "task_rng": task_generator.get_state().cpu(),
-                "micro_batches": step_state.micro_batches, "last_epoch": last_epoch, "done": done}
+                "micro_batches": step_state.micro_batches, "last_epoch": last_epoch, "done": done,
+                "best_loss": best_loss, "stale_epochs": stale_epochs}
 
     if precision.dtype is not None:
         yield Log(f"Mixed precision: {precision.name}")
@@ -173,8 +179,46 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
         done_steps = max(1, min(steps_per_epoch, step - epoch * steps_per_epoch))
         last_epoch = {name: value / done_steps for name, value in sums.items()}
         epoch_order_state = next_order_state
-        save_run_checkpoint(context, phase, state(epoch + 1, 0, done=step >= total or epoch + 1 == epochs))
+        stop = False
+        if validation is not None:
+            validation_loss = validation_pretext_loss(model, tasks, weights, validation, context, config.seed)
+            last_epoch["validation_loss"] = validation_loss
+            yield Progress(f"{phase} validation", epoch + 1, epochs, epoch + 1, {"loss": validation_loss})
+            if validation_loss < best_loss - 1e-4:
+                best_loss, stale_epochs = validation_loss, 0
+            else:
+                stale_epochs += 1
+                stop = stale_epochs >= config.early_stopping_patience
+            if stop:
+                yield Log(f"Early stopping after epoch {epoch + 1}: the validation pretext loss has not improved "
+                          f"for {stale_epochs} epochs (best {best_loss:.4f})")
+        save_run_checkpoint(context, phase, state(epoch + 1, 0, done=stop or step >= total or epoch + 1 == epochs))
+        if stop:
+            break
     return last_epoch
+
+
+def _split_validation(indices: torch.Tensor, batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Set aside 10% of the pretraining samples (at least one, at most four batches) for early stopping."""
+    order = indices[torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed + 3))]
+    count = min(max(1, len(indices) // 10), 4 * batch_size, len(indices) - 1)
+    return order[count:], order[:count]
+
+
+@torch.no_grad()
+def validation_pretext_loss(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float],
+                            indices: torch.Tensor, context: RunContext, seed: int, batch_size: int = 256) -> float:
+    """Return the weighted pretext loss on ``indices`` with fixed perturbations (eval mode, no gradients)."""
+    model.eval()
+    generator = seeded_generator(context.device, seed + 4)
+    total, count = 0.0, 0
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size].tolist()
+        loss, _ = pretext_losses(model, tasks, weights, context.dataset.batch(chunk, context.device), generator)
+        total += float(loss) * len(chunk)
+        count += len(chunk)
+    model.train()
+    return total / max(1, count)
 
 
 def _wrap_distributed(model: nn.Module, context: RunContext) -> nn.Module:
