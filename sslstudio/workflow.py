@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataChoice:
-    """Where the data comes from: a bundled sample name or a path (with an optional modality)."""
+    """The data source: a bundled sample name, or a path with an optional modality."""
 
     sample: str | None = None
     path: str | None = None
@@ -35,7 +35,7 @@ class DataChoice:
 
 
 def open_data(choice: DataChoice) -> tuple[Dataset, str]:
-    """Open the chosen data; return the dataset and the metadata column that holds labels.
+    """Open the chosen data; return the dataset and the metadata column that contains the labels.
 
     Raises:
         DataError: for a missing, empty or unreadable source.

@@ -2,8 +2,8 @@
 
 ``torchrun --nproc_per_node=N -m sslstudio train …`` sets RANK, LOCAL_RANK and
 WORLD_SIZE. Each rank pretrains on its own shard of every epoch's shuffled
-order with DistributedDataParallel averaging the gradients (NCCL on GPUs,
-Gloo on CPUs); only rank 0 logs, writes checkpoints and fine-tunes.
+order, and DistributedDataParallel averages the gradients (NCCL on GPUs, Gloo
+on CPUs). Only rank 0 logs, writes checkpoints and fine-tunes.
 """
 
 from __future__ import annotations

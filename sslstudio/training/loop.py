@@ -4,11 +4,11 @@ Each loop is a generator of ``Progress`` events that checks the cancel flag
 between steps and returns its summary with ``return`` (read it with
 ``summary = yield from loop(...)``).
 
-Pretraining runs with a warm-up and cosine learning-rate schedule, mixed
-precision on CUDA, gradient clipping, an out-of-memory fallback that splits
-the batch into micro-batches (gradient accumulation keeps the effective batch
-size), DistributedDataParallel under ``torchrun``, and checkpoints that resume
-exactly where a run stopped.
+Pretraining uses a warm-up and cosine learning-rate schedule, mixed precision
+on CUDA and gradient clipping. After CUDA runs out of memory it splits each
+batch into micro-batches, and gradient accumulation keeps the effective batch
+size. Under ``torchrun`` it runs with DistributedDataParallel, and its
+checkpoints let a run resume exactly where it stopped.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def load_run_checkpoint(context: RunContext, phase: str) -> dict[str, Any] | Non
 
 @dataclass
 class _StepState:
-    """What survives between steps: the micro-batch count grows after each out-of-memory error."""
+    """Step state kept across steps: the micro-batch count, doubled after each out-of-memory error."""
 
     micro_batches: int = 1
 
@@ -241,7 +241,7 @@ def pretext_losses(model: nn.Module, tasks: Sequence[PretextTask], weights: Sequ
     """Return the weighted sum of the pretext losses of ``batch`` (a scalar with grad) and per-task metrics.
 
     ``model`` is an ``SSLModel`` or a ``DistributedDataParallel`` around one;
-    all tasks go through a single forward call so DDP sees one pass per step.
+    all tasks go through a single forward call, so DDP records one forward pass per step.
     """
     generated = [task.generate(batch, generator) for task in tasks]
     with precision.autocast() if precision is not None else _no_autocast():
