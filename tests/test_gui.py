@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +81,18 @@ def test_training_runs_and_exports(qtbot, window, tmp_path):
         pass
     card = json.loads((tmp_path / "export" / "model_card.json").read_text())
     assert card["class_names"] == [str(digit) for digit in range(10)]
+    qtbot.waitUntil(page.predict_button.isEnabled, timeout=10_000)
+    images = tmp_path / "new"
+    images.mkdir()
+    source = Path(window.state.data.dataset.source)
+    for name in ("0/digit_0000.png", "1/digit_0001.png"):
+        (images / name.replace("/", "_")).write_bytes((source / name).read_bytes())
+    predict_job = page.predict(str(images), str(tmp_path / "predictions.csv"))
+    with qtbot.waitSignal(predict_job.finished, timeout=120_000):
+        pass
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("sample_id,predicted")
+    assert len(rows) == 3
     assert max(card["checks"]["onnx"]["max_abs_difference"]) < 1e-4
 
 

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from PySide6.QtCore import Qt
 
 from sslstudio.export.bundle import export_classifier
+from sslstudio.export.predict import predict_folder
+from sslstudio.training.checkpoints import atomic_write_text
 from sslstudio.gui.curves import CurvePlot
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.state import AppState
@@ -96,6 +98,11 @@ class TrainingPage(QWidget):
         self.launch_button.clicked.connect(lambda: self.write_launch_command())
         for button in (self.start_button, self.cancel_button, self.resume_button, self.export_button):
             buttons.addWidget(button)
+        self.predict_button = QPushButton("Predict on files…")
+        self.predict_button.setToolTip("Run the exported model on a file or folder and write a predictions CSV")
+        self.predict_button.setEnabled(False)
+        self.predict_button.clicked.connect(lambda: self.predict())
+        self.export_dir: Path | None = None
 
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
@@ -108,6 +115,7 @@ class TrainingPage(QWidget):
         left_layout.addWidget(settings)
         left_layout.addLayout(buttons)
         left_layout.addWidget(self.launch_button)
+        left_layout.addWidget(self.predict_button)
         left_layout.addWidget(self.progress)
         left_layout.addWidget(self.status)
         left_layout.addWidget(self.results)
@@ -308,7 +316,41 @@ class TrainingPage(QWidget):
             f"Exported {written['onnx']} (checked in ONNX Runtime, max difference "
             f"{max(written['differences']):.1e})"), self.status.setText(f"Exported to {folder}")))
         job.errored.connect(lambda message, details: show_error(self, "Export failed", message, details))
+        job.returned.connect(lambda _written: self._exported(Path(folder)))
         job.finished.connect(lambda: self.export_button.setEnabled(True))
         self.export_job = job
         job.start()
         return job
+
+    def _exported(self, folder: Path) -> None:
+        self.export_dir = folder
+        self.predict_button.setEnabled(True)
+
+    def predict(self, data_path: str | None = None, out_path: str | None = None) -> BackgroundJob | None:
+        """Run the last export on new data (the training reader and preprocessing) and write a CSV."""
+        if self.export_dir is None:
+            return None
+        if data_path is None:
+            data_path = QFileDialog.getExistingDirectory(self, "Data to predict (a folder)") or None
+        if data_path is None:
+            return None
+        if out_path is None:
+            out_path = QFileDialog.getSaveFileName(self, "Write predictions to", str(self.export_dir / "predictions.csv"),
+                                                   "CSV files (*.csv)")[0] or None
+        if out_path is None:
+            return None
+        self.status.setText("Predicting…")
+        job = BackgroundJob(predict_to_csv, self.export_dir, data_path, out_path, parent=self)
+        job.returned.connect(lambda summary: (self.append_log(summary), self.status.setText("Predictions written")))
+        job.errored.connect(lambda message, details: show_error(self, "Prediction failed", message, details))
+        self.predict_job = job
+        job.start()
+        return job
+
+
+def predict_to_csv(model_dir: Path, data_path: str, out_path: str) -> str:
+    """Predict ``data_path`` with the export in ``model_dir``, write ``out_path``; return a summary line."""
+    frame = predict_folder(model_dir, data_path)
+    atomic_write_text(Path(out_path), frame.to_csv(index=False))
+    report = frame.attrs["import_report"]
+    return f"Wrote {len(frame)} predictions to {out_path} ({report.summary(len(frame))})"
