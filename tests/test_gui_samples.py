@@ -40,3 +40,22 @@ def test_sample_opens_and_previews_every_task(qtbot, tmp_path, monkeypatch, name
             assert "ValueError" in text and task_name in text, f"{task_name}: {text}"
     assert previewed, f"no task of {modality} previewed on {name}"
     window.close()
+
+
+def test_table_column_types_apply_and_reopen(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "sample_project_folder", lambda sample: tmp_path / sample)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.state.data_changed, timeout=300_000):
+        window._load(loading.open_sample_project, "penguins")
+    custom = window.dataset_page.views.currentWidget()
+    editor = custom.type_editor
+    assert editor.label_choice.currentText() == "species"
+    editor.choosers["year"].setCurrentText("categorical")
+    with qtbot.waitSignal(window.state.data_changed, timeout=300_000):
+        custom.apply_button.click()
+    dataset = window.state.data.dataset
+    assert dataset.column_types["year"] == "categorical"
+    assert window.state.data.label_column == "species"
+    assert window.state.labels()[0] == "Adelie"
+    window.close()

@@ -45,3 +45,14 @@ def open_existing_project(folder: str) -> tuple[Project, LoadedData]:
     source = project_source(project)
     dataset, label_column = open_source(source)
     return project, LoadedData(dataset, label_column, Path(folder).name, source["id"])
+
+
+def reopen_with_options(project: Project, data: LoadedData, changes: dict) -> tuple[Project, LoadedData]:
+    """Reopen the loaded data with changed reader options (``label_column`` moves the label column)."""
+    options = dict(getattr(data.dataset, "open_options", {}))
+    label_column = changes.get("label_column") or data.label_column
+    options.pop("label_column", None)
+    options.update({key: value for key, value in changes.items() if key != "label_column"})
+    dataset, label_column = open_data(DataChoice(path=data.dataset.source, modality=data.dataset.modality,
+                                                 label_column=label_column, options=options))
+    return project, LoadedData(dataset, label_column, data.name, data.source_id)

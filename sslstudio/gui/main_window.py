@@ -8,7 +8,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QMainWindow, QStackedWidget, QWidget
 
 from sslstudio.gui.errors import show_error
-from sslstudio.gui.loading import create_folder_project, open_existing_project, open_sample_project
+from sslstudio.gui.loading import create_folder_project, open_existing_project, open_sample_project, reopen_with_options
 from sslstudio.gui.pages.dataset_page import DatasetPage
 from sslstudio.gui.pages.labeling_page import LabelingPage
 from sslstudio.gui.pages.start_page import StartPage, remember_project
@@ -52,6 +52,8 @@ class MainWindow(QMainWindow):
 
         self.start_page.open_sample.connect(lambda name: self._load(open_sample_project, name))
         self.start_page.new_project.connect(lambda data, folder: self._load(create_folder_project, data, folder))
+        self.dataset_page.reopen_requested.connect(
+            lambda changes: self._load(reopen_with_options, self.state.project, self.state.data, changes))
         self.start_page.open_project.connect(lambda folder: self._load(open_existing_project, folder))
 
         export_action = QAction("&Export model…", self)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QHeaderView, QLabel, QListView, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+from PySide6.QtWidgets import (QPushButton, QStackedWidget, QHeaderView, QLabel, QListView, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
 from sslstudio.gui.state import AppState
@@ -41,6 +41,14 @@ class ThumbnailModel(QAbstractListModel):
 
 
 class DatasetPage(QWidget):
+    """The samples (a thumbnail grid, or the modality's own dataset view) above the import report.
+
+    ``reopen_requested(options)`` asks to reopen the data with changed reader
+    options, such as the column types a table's editor sets.
+    """
+
+    reopen_requested = Signal(dict)
+
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
@@ -56,7 +64,9 @@ class DatasetPage(QWidget):
         self.grid.setUniformItemSizes(True)
         self.grid.setLayoutMode(QListView.LayoutMode.Batched)
         self.grid.setBatchSize(200)
-        splitter.addWidget(self.grid)
+        self.views = QStackedWidget()
+        self.views.addWidget(self.grid)
+        splitter.addWidget(self.views)
         self.report = QTableWidget(0, 4)
         self.report.setHorizontalHeaderLabels(["action", "source", "location", "reason"])
         self.report.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
@@ -72,6 +82,21 @@ class DatasetPage(QWidget):
         dataset = data.dataset
         self.model = ThumbnailModel(dataset, self.state.labels(), self)
         self.grid.setModel(self.model)
+        while self.views.count() > 1:
+            self.views.removeWidget(self.views.widget(1))
+        make_view = getattr(view_for(dataset.modality), "dataset_widget", None)
+        if make_view is None:
+            self.views.setCurrentIndex(0)
+        else:
+            custom = make_view(dataset)
+            editor = getattr(custom, "type_editor", None)
+            if editor is not None:
+                apply_button = QPushButton("Apply column settings and reopen")
+                apply_button.clicked.connect(lambda: self.reopen_requested.emit(editor.options()))
+                custom.layout().addWidget(apply_button)
+                custom.apply_button = apply_button
+            self.views.addWidget(custom)
+            self.views.setCurrentIndex(1)
         self.summary.setText(f"<b>{data.name}</b> — {dataset.modality}, {dataset.report.summary(len(dataset))}. "
                              f"Labels from column <i>{data.label_column}</i>.")
         issues = dataset.report.issues
