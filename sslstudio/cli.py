@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -445,6 +446,8 @@ def cmd_gui(sample: str | None, project: str | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     from sslstudio.log import configure_logging
 
+    # torch_geometric still calls torch.jit.script at import (PyTorch 2.14 deprecates it); users cannot act on it.
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
     args = build_parser().parse_args(argv)
     log_file = configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     logger.info("sslstudio %s (log file %s)", args.command or "gui", log_file)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -67,10 +68,13 @@ def run_self_test() -> int:
 
 def _finish(window, failures: list[str], export_dir: Path | None = None) -> int:
     window.close()
+    work_dir = window.state.project.folder.parent if window.state.project is not None else None
     if failures:
         for failure in failures:
             logger.error("Self-test: %s", failure)
         print("self-test FAILED: " + "; ".join(failures), flush=True)
         return 1
     print(f"self-test passed: trained on the digits and exported {export_dir / 'model.onnx'}", flush=True)
+    if work_dir is not None and work_dir.name.startswith("sslstudio-self-test-"):
+        shutil.rmtree(work_dir, ignore_errors=True)
     return 0

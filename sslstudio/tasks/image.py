@@ -32,6 +32,7 @@ class RotationTask(ClassificationTask):
     """
 
     name = "image.rotation"
+    default = True
     title = "Rotation prediction"
     description = ("Each image is rotated by 0°, 90°, 180° or 270°; the model predicts the angle. To do so it must "
                    "learn which way is up: the shape and pose of objects, strokes and text.")

@@ -83,15 +83,20 @@ class TasksPage(QWidget):
         self.weights.clear()
         if data is None:
             return
-        for position, cls in enumerate(list_tasks(data.dataset.modality)):
+        tasks = list_tasks(data.dataset.modality)
+        defaults = {cls.name for cls in tasks if getattr(cls, "default", False)} or {cls.name for cls in tasks[:1]}
+        first_checked = None
+        for position, cls in enumerate(tasks):
             item = QListWidgetItem(cls.title)
             item.setData(Qt.ItemDataRole.UserRole, cls.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            selected = getattr(cls, "default", False) or position == 0
+            selected = cls.name in defaults
             item.setCheckState(Qt.CheckState.Checked if selected else Qt.CheckState.Unchecked)
             self.task_list.addItem(item)
+            if selected and first_checked is None:
+                first_checked = position
         if self.task_list.count():
-            self.task_list.setCurrentRow(0)
+            self.task_list.setCurrentRow(first_checked or 0)
 
     def current_task_name(self) -> str | None:
         item = self.task_list.currentItem()
