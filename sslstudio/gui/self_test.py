@@ -56,6 +56,9 @@ def run_self_test() -> int:
     page.batch_size.setValue(64)
     page.labels_per_class.setValue(2)
     page.start()
+    if page.job is None:
+        failures.append("the training page did not start a run")
+        return _finish(window, failures)
     page.job.errored.connect(lambda message, _details: failures.append(f"training failed: {message}"))
     if not wait_for(lambda: page.result is not None and not page.is_running(), "the training run"):
         return _finish(window, failures)
