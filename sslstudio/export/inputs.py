@@ -96,3 +96,24 @@ def compare_outputs(model: nn.Module, run: Callable[[tuple[torch.Tensor, ...]], 
                                  f"at batch size {inputs[0].shape[0]} (tolerance {tolerance:.0e})")
         differences.append(difference)
     return differences
+
+
+def dynamic_shapes(inputs: Sequence[torch.Tensor], dynamic_axes: Sequence[dict[int, str]] | None,
+                   exporter: str) -> tuple[dict[int, Any], ...]:
+    """Return ``torch.export`` dynamic shapes, one ``{axis: Dim}`` per input; equal names share a ``Dim``.
+
+    ``dynamic_axes`` gives ``{axis: dimension name}`` per input; by default
+    axis 0 of every input is the one ``batch`` dimension.
+
+    Raises:
+        ValueError: if a dynamic axis has fewer than 2 entries in the example, which would
+            let the exporter specialize it to a constant; the message names ``exporter``.
+    """
+    axes = list(dynamic_axes) if dynamic_axes is not None else [{0: "batch"} for _ in inputs]
+    for tensor, tensor_axes in zip(inputs, axes):
+        for axis, name in tensor_axes.items():
+            if tensor.shape[axis] < 2:
+                what = "samples" if name == "batch" else f"entries along {name!r}"
+                raise ValueError(f"the example batch for {exporter} needs at least 2 {what} to keep that axis dynamic")
+    dimensions = {name: torch.export.Dim(name, min=1) for tensor_axes in axes for name in tensor_axes.values()}
+    return tuple({axis: dimensions[name] for axis, name in tensor_axes.items()} for tensor_axes in axes)

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sslstudio.export.inputs import TOLERANCE, PositionalInputs, as_tuple, compare_outputs, input_names, is_tuple_batch
+from sslstudio.export.inputs import (TOLERANCE, PositionalInputs, as_tuple, compare_outputs, dynamic_shapes,
+                                    input_names, is_tuple_batch)
 
 logger = logging.getLogger(__name__)
 
@@ -31,20 +32,12 @@ def export_onnx(model: nn.Module, example_batch, path: Path, names: Sequence[str
         ValueError: if a dynamic axis of the example batch has fewer than 2 entries.
     """
     inputs = as_tuple(example_batch)
-    axes = list(dynamic_axes) if dynamic_axes is not None else [{0: "batch"} for _ in inputs]
-    for tensor, tensor_axes in zip(inputs, axes):
-        for axis, name in tensor_axes.items():
-            if tensor.shape[axis] < 2:
-                what = "samples" if name == "batch" else f"entries along {name!r}"
-                raise ValueError(f"the example batch for ONNX export needs at least 2 {what} to keep that axis dynamic")
+    shapes = dynamic_shapes(inputs, dynamic_axes, "ONNX export")
     wrapper = PositionalInputs(model.cpu().eval(), is_tuple_batch(example_batch)).eval()
-    dimensions = {name: torch.export.Dim(name, min=1) for tensor_axes in axes for name in tensor_axes.values()}
-    # The wrapper takes ``*inputs``, so the shapes of all inputs form one tuple for that one argument.
-    dynamic_shapes = (tuple({axis: dimensions[name] for axis, name in tensor_axes.items()} for tensor_axes in axes),)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        program = torch.onnx.export(wrapper, inputs, dynamo=True, dynamic_shapes=dynamic_shapes,
+        program = torch.onnx.export(wrapper, inputs, dynamo=True, dynamic_shapes=(shapes,),
                                     input_names=list(names or input_names(len(inputs))), output_names=["logits"],
                                     opset_version=OPSET, external_data=False, verbose=False)
     program.save(str(path), external_data=False)

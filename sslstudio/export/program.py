@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sslstudio.export.inputs import TOLERANCE, PositionalInputs, as_tuple, compare_outputs, is_tuple_batch
+from sslstudio.export.inputs import (TOLERANCE, PositionalInputs, as_tuple, compare_outputs, dynamic_shapes,
+                                    is_tuple_batch)
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +39,8 @@ def export_program(model: nn.Module, example_batch, path: Path,
             contains a pickle.
     """
     inputs = as_tuple(example_batch)
-    axes = list(dynamic_axes) if dynamic_axes is not None else [{0: "batch"} for _ in inputs]
-    for tensor, tensor_axes in zip(inputs, axes):
-        for axis, name in tensor_axes.items():
-            if tensor.shape[axis] < 2:
-                what = "samples" if name == "batch" else f"entries along {name!r}"
-                raise ValueError(f"the example batch for torch.export needs at least 2 {what} to keep that axis dynamic")
+    shapes = dynamic_shapes(inputs, dynamic_axes, "torch.export")
     wrapper = PositionalInputs(model.cpu().eval(), is_tuple_batch(example_batch)).eval()
-    dimensions = {name: torch.export.Dim(name, min=1) for tensor_axes in axes for name in tensor_axes.values()}
-    shapes = tuple({axis: dimensions[name] for axis, name in tensor_axes.items()} for tensor_axes in axes)
     with torch.no_grad():
         program = torch.export.export(wrapper, inputs, dynamic_shapes=(shapes,))
     # Without example inputs the archive's sample-inputs entry is empty instead of a torch.save pickle.
