@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
 
 from sslstudio.gui import loading  # noqa: E402
 from sslstudio.gui.main_window import MainWindow  # noqa: E402
@@ -152,3 +152,21 @@ def test_launch_command_written(qtbot, window):
     assert "N=${N:-4}" in text
     assert (script.parent / "data.json").is_file()
     assert (script.parent / "config.json").is_file()
+
+
+def test_task_forms_survive_switching(qtbot, window):
+    open_digits(qtbot, window)
+    page = window.tasks_page
+    rotation = page.current_task_name()
+    page.forms[rotation].editors["angles"].setText("0, 180")
+    for row in (0, 1, 0):
+        page.wait_for_preview()
+        page.task_list.setCurrentRow(row)
+    page.wait_for_preview()
+    rotation_row = next(row for row in range(page.task_list.count())
+                        if page.task_list.item(row).data(Qt.ItemDataRole.UserRole) == rotation)
+    page.task_list.setCurrentRow(rotation_row)
+    assert page.forms[rotation].values()["angles"] == (0, 180)
+    qtbot.waitUntil(lambda: page.preview_status.text().startswith("Preview of"), timeout=60_000)
+    choices = page.selected_tasks()
+    assert dict(choices[0].params)["angles"] == (0, 180)

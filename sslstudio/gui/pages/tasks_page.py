@@ -6,7 +6,7 @@ import logging
 
 import torch
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QListWidget,
+from PySide6.QtWidgets import (QDoubleSpinBox, QStackedWidget, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
 from sslstudio.gui.param_form import ParamForm
@@ -36,6 +36,7 @@ class TasksPage(QWidget):
         super().__init__(parent)
         self.state = state
         self.forms: dict[str, ParamForm] = {}
+        self.panels: dict[str, QWidget] = {}
         self.weights: dict[str, QDoubleSpinBox] = {}
         self._job: BackgroundJob | None = None
         self._pending = False
@@ -50,8 +51,9 @@ class TasksPage(QWidget):
         self.description = QLabel()
         self.description.setWordWrap(True)
         left_layout.addWidget(self.description)
-        self.form_holder = QVBoxLayout()
-        left_layout.addLayout(self.form_holder)
+        # One editor panel per task, kept for the page's lifetime so edited values survive task switches.
+        self.form_stack = QStackedWidget()
+        left_layout.addWidget(self.form_stack)
         splitter.addWidget(left)
 
         right = QWidget()
@@ -79,8 +81,12 @@ class TasksPage(QWidget):
     def reload(self) -> None:
         data = self.state.data
         self.task_list.clear()
+        for panel in self.panels.values():
+            self.form_stack.removeWidget(panel)
+            panel.deleteLater()
         self.forms.clear()
         self.weights.clear()
+        self.panels.clear()
         if data is None:
             return
         tasks = list_tasks(data.dataset.modality)
@@ -113,24 +119,22 @@ class TasksPage(QWidget):
             weight.setValue(1.0)
             weight.setToolTip("Weight of this task's loss when several tasks train together")
             self.forms[name], self.weights[name] = form, weight
+            panel = QWidget()
+            panel_layout = QFormLayout(panel)
+            panel_layout.addRow(form)
+            panel_layout.addRow("loss weight", weight)
+            self.panels[name] = panel
+            self.form_stack.addWidget(panel)
         return self.forms[name], self.weights[name]
 
     def _show_task(self, current: QListWidgetItem | None, _previous=None) -> None:
-        while self.form_holder.count():
-            widget = self.form_holder.takeAt(0).widget()
-            if widget is not None:
-                widget.setParent(None)
         if current is None:
             return
         name = current.data(Qt.ItemDataRole.UserRole)
         cls = next(cls for cls in list_tasks() if cls.name == name)
         self.description.setText(f"<b>{cls.title}</b> <code>{cls.name}</code><br>{cls.description}")
-        form, weight = self._form_for(name)
-        holder = QWidget()
-        holder_layout = QFormLayout(holder)
-        holder_layout.addRow(form)
-        holder_layout.addRow("loss weight", weight)
-        self.form_holder.addWidget(holder)
+        self._form_for(name)
+        self.form_stack.setCurrentWidget(self.panels[name])
         self.refresh_preview()
 
     def refresh_preview(self) -> None:
