@@ -77,7 +77,7 @@ def _finish(window, failures: list[str], export_dir: Path | None = None) -> int:
             logger.error("Self-test: %s", failure)
         print("self-test FAILED: " + "; ".join(failures), flush=True)
         return 1
-    print(f"self-test passed: trained on the digits and exported {export_dir / 'model.onnx'}", flush=True)
+    print("self-test passed: trained on the digits, exported to ONNX and checked it in ONNX Runtime", flush=True)
     if work_dir is not None and work_dir.name.startswith("sslstudio-self-test-"):
         shutil.rmtree(work_dir, ignore_errors=True)
     return 0
