@@ -36,8 +36,9 @@ def test_sample_opens_and_previews_every_task(qtbot, tmp_path, monkeypatch, name
             assert page.preview_grid.count() > 0
             previewed.append(task_name)
         else:
-            # A task that does not fit this data says why (say, a table without an order column).
-            assert "ValueError" in text and task_name in text, f"{task_name}: {text}"
+            # A task that does not fit this data explains why, for example a table without an order column.
+            assert "ValueError" in text, f"{task_name}: {text}"
+            assert task_name in text, f"{task_name}: {text}"
     assert previewed, f"no task of {modality} previewed on {name}"
     window.close()
 

@@ -63,7 +63,8 @@ def test_generate_shapes_and_dtypes(cls, digits, batch):
     if task.head.kind == "classification":
         assert targets.dtype == torch.int64
         assert targets.dim() == 1
-        assert 0 <= int(targets.min()) and int(targets.max()) < task.head.out_features
+        assert 0 <= int(targets.min())
+        assert int(targets.max()) < task.head.out_features
     else:
         assert task.head.kind == "dense"
         assert targets.dtype == torch.float32
@@ -107,7 +108,8 @@ def test_preview_items_are_images(cls, digits, batch):
     for item in items:
         assert item.input.shape == batch.shape[1:]
         assert item.target.shape == batch.shape[1:]
-        assert 0.0 <= float(item.input.min()) and float(item.input.max()) <= 1.0
+        assert 0.0 <= float(item.input.min())
+        assert float(item.input.max()) <= 1.0
         assert item.caption.strip()
 
 

@@ -1,6 +1,6 @@
 """The dataset contract shared by every modality, and the reader registry.
 
-A dataset knows its modality, its length, a stable id per sample, a metadata
+A dataset has a modality, a length, a stable id per sample, a metadata
 table (file names, folder labels, extra columns), a ``spec`` from which
 encoders are built, and the import report. ``batch`` turns sample indices into
 the tensors that pretext tasks and encoders consume.
@@ -33,10 +33,10 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """What an encoder needs to know about the data.
+    """The facts about the data that an encoder is built from.
 
     ``shape`` is the shape of one sample without the batch axis (C×H×W for
-    images, C×L for series); ``extra`` holds modality-specific facts such as a
+    images, C×L for series); ``extra`` contains modality-specific facts such as a
     vocabulary size, feature types or the node count.
     """
 

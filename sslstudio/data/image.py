@@ -164,7 +164,7 @@ def open_image_folder(path: str | Path, image_size: int | None = None, **_: obje
     go to the import report.
 
     Raises:
-        DataError: if the path is missing, holds no image files, or none decodes.
+        DataError: if the path is missing, contains no image files, or none decodes.
     """
     root = Path(path).expanduser()
     if not root.exists():

@@ -148,7 +148,7 @@ def export_run(result: RunResult, dataset: Dataset, config: RunConfig, out_dir: 
     out_dir.mkdir(parents=True, exist_ok=True)
     classifier = copy.deepcopy(Classifier(model.encoder, model.classifier)).cpu().eval()
     # safetensors needs a head the card can describe (a kNN head cannot be rebuilt from weights alone),
-    # so such a run exports the other formats and the card says why safetensors is missing.
+    # so such a run exports the other formats and the card records why safetensors is missing.
     formats = list(formats)
     skipped: dict[str, str] = {}
     if "safetensors" in formats:

@@ -52,7 +52,7 @@ class SSLModel(nn.Module):
 
 
 class Classifier(nn.Module):
-    """What is exported: the encoder and the downstream head, never the pretext heads."""
+    """The exported model: the encoder and the downstream head, without the pretext heads."""
 
     def __init__(self, encoder: Encoder, head: nn.Module):
         super().__init__()

@@ -1,4 +1,4 @@
-"""What a strategy runs on: the dataset, the labels, the device, a cancel flag and the run folder."""
+"""The inputs of a strategy run: the dataset, the labels, the device, a cancel flag and the run folder."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ THUMBNAIL_SIZE = 64
 
 
 class ThumbnailModel(QAbstractListModel):
-    """Lazily renders and caches thumbnails as the view asks for them (only visible rows are rendered)."""
+    """Thumbnail model that renders and caches a thumbnail when the view requests it, so only visible rows are rendered."""
 
     def __init__(self, dataset, labels: list[str | None], parent=None):
         super().__init__(parent)
@@ -43,7 +43,7 @@ class ThumbnailModel(QAbstractListModel):
 class DatasetPage(QWidget):
     """The samples (a thumbnail grid, or the modality's own dataset view) above the import report.
 
-    ``reopen_requested(options)`` asks to reopen the data with changed reader
+    ``reopen_requested(options)`` requests reopening the data with changed reader
     options, such as the column types a table's editor sets.
     """
 

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LabelPlan:
-    """Which samples a run may train on and which it is judged on.
+    """The split of a run: the samples it may train on and the samples it is judged on.
 
     ``pool``: every sample outside the held-out split (pretraining uses these).
     ``labeled``/``targets``: the labeled training samples and their class indices.
