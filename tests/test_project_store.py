@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
 
@@ -81,3 +82,25 @@ def test_newer_schema_rejected(tmp_path):
     connection.close()
     with pytest.raises(ProjectError, match="newer than this SSL Studio supports"):
         Project(tmp_path)
+
+
+def _open_after(folder: str, barrier) -> int:
+    barrier.wait()
+    project = Project(folder, create=True)
+    version = project.schema_version
+    project.close()
+    return version
+
+
+def test_concurrent_open_migrates_once(tmp_path):
+    """Several torchrun ranks open one new project at once, so each migration step must run once."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(4)
+        with context.Pool(4) as pool:
+            versions = pool.starmap(_open_after, [(str(tmp_path / "project"), barrier)] * 4)
+    assert versions == [SCHEMA_VERSION] * 4
+    project = Project(tmp_path / "project")
+    indexes = [row[0] for row in project.connection().execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'classes_shortcut'")]
+    assert indexes == ["classes_shortcut"]

@@ -165,18 +165,30 @@ class Project:
             self._local.connection = None
 
     def _migrate(self) -> None:
-        connection = self.connection()
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise ProjectError(f"{self.database_path}: schema version {version} is newer than this SSL Studio "
-                               f"supports ({SCHEMA_VERSION}); update SSL Studio to open it")
-        for target in range(version, SCHEMA_VERSION):
-            logger.info("Migrating %s from schema %d to %d", self.database_path, target, target + 1)
+        """Bring the schema to ``SCHEMA_VERSION``, one step per transaction.
+
+        The version is read again inside each write-locked transaction, so
+        several processes opening one new project at once (``torchrun`` ranks)
+        apply each step exactly once.
+
+        Raises:
+            ProjectError: the file is from a newer SSL Studio.
+        """
+        if self.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        while True:
             with self.transaction() as transaction:
-                for statement in MIGRATIONS[target].split(";"):
+                version = transaction.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise ProjectError(f"{self.database_path}: schema version {version} is newer than this "
+                                       f"SSL Studio supports ({SCHEMA_VERSION}); update SSL Studio to open it")
+                if version == SCHEMA_VERSION:
+                    return
+                logger.info("Migrating %s from schema %d to %d", self.database_path, version, version + 1)
+                for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         transaction.execute(statement)
-                transaction.execute(f"PRAGMA user_version={target + 1}")
+                transaction.execute(f"PRAGMA user_version={version + 1}")
 
     @property
     def schema_version(self) -> int:
