@@ -114,6 +114,32 @@ class ProjectError(RuntimeError):
     """A project folder that cannot be opened or is from a newer SSL Studio."""
 
 
+BUSY_TIMEOUT_S = 30.0
+
+
+def _enable_wal(connection: sqlite3.Connection, path: Path) -> None:
+    """Switch the database to write-ahead logging, waiting while another process holds it.
+
+    Switching the journal mode can report "database is locked" at once,
+    without waiting on the busy timeout, when other processes open the same
+    new file at the same moment, so the switch is retried until
+    ``BUSY_TIMEOUT_S`` has passed.
+
+    Raises:
+        ProjectError: the file stayed locked for ``BUSY_TIMEOUT_S`` seconds.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise ProjectError(f"{path}: could not open the project ({error}); "
+                                   "close other programs that use it and try again") from error
+            time.sleep(0.05)
+
+
 class Project:
     """A project folder and its SQLite store."""
 
@@ -139,8 +165,8 @@ class Project:
         """Return this thread's connection (WAL, foreign keys on, autocommit with explicit transactions)."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.database_path, timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            connection = sqlite3.connect(self.database_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            _enable_wal(connection, self.database_path)
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
             self._local.connection = connection
