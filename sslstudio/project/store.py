@@ -118,7 +118,7 @@ BUSY_TIMEOUT_S = 30.0
 
 
 def _enable_wal(connection: sqlite3.Connection, path: Path) -> None:
-    """Switch the database to write-ahead logging, waiting while another process holds it.
+    """Switch the database to write-ahead logging, retrying while another process locks it.
 
     Switching the journal mode can report "database is locked" at once,
     without waiting on the busy timeout, when other processes open the same
@@ -135,7 +135,7 @@ def _enable_wal(connection: sqlite3.Connection, path: Path) -> None:
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline:
-                raise ProjectError(f"{path}: could not open the project ({error}); "
+                raise ProjectError(f"{path}: failed to open the project ({error}); "
                                    "close other programs that use it and try again") from error
             time.sleep(0.05)
 
