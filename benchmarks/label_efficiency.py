@@ -84,24 +84,48 @@ def run_sample(sample, seeds: tuple[int, ...], arguments: argparse.Namespace) ->
     ])
 
 
+HEADER = "# Label efficiency: pretrained vs scratch"
+
+
+def read_sections(path: Path) -> dict[str, str]:
+    """Return the sample sections already in ``path``, keyed by sample name ({} when the file is missing)."""
+    if not path.exists():
+        return {}
+    sections: dict[str, str] = {}
+    for part in path.read_text(encoding="utf-8").split("\n## ")[1:]:
+        name = part.split(" ", 1)[0]
+        sections[name] = "## " + part.rstrip("\n") + "\n"
+    return sections
+
+
+def write_sections(path: Path, sections: dict[str, str], order: list[str]) -> None:
+    """Write the header and every section, bundled samples first in ``order``, then any others."""
+    names = [name for name in order if name in sections] + sorted(set(sections) - set(order))
+    header = [HEADER, "",
+              f"Written by `benchmarks/label_efficiency.py` on {platform.machine()} ({os.cpu_count()} CPU cores) "
+              f"with torch {torch.__version__}. Each sample's line says its settings and time; times include "
+              "any other load on the machine.",
+              ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(header + [sections[name] for name in names]), encoding="utf-8")
+
+
 def main() -> int:
     arguments = parse_arguments()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(arguments.threads)
     seeds = tuple(int(seed) for seed in arguments.seeds.split(","))
     wanted = set(arguments.samples.split(",")) if arguments.samples else None
-    samples = [sample for sample in list_samples() if wanted is None or sample.name in wanted]
-    sections = ["# Label efficiency: pretrained vs scratch", "",
-                f"Written by `benchmarks/label_efficiency.py` on {platform.machine()} ({os.cpu_count()} CPU cores) "
-                f"with torch {torch.__version__}. Times include any other load on the machine.",
-                ""]
+    bundled = list_samples()
+    samples = [sample for sample in bundled if wanted is None or sample.name in wanted]
+    out = Path(arguments.out)
+    # Sections of samples not rerun now are kept, so samples can be measured one at a time.
+    sections = read_sections(out)
     for sample in samples:
         logger.info("Running %s", sample.name)
-        sections.append(run_sample(sample, seeds, arguments))
-    out = Path(arguments.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(sections), encoding="utf-8")
-    logger.info("Wrote %s", out)
+        sections[sample.name] = run_sample(sample, seeds, arguments)
+        write_sections(out, sections, [sample.name for sample in bundled])
+        logger.info("Wrote %s", out)
     return 0
 
 
