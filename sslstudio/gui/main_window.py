@@ -16,6 +16,7 @@ from sslstudio.gui.pages.tasks_page import TasksPage
 from sslstudio.gui.pages.training_page import TrainingPage
 from sslstudio.gui.state import AppState
 from sslstudio.gui.threads import BackgroundJob
+from sslstudio.registries import load_registries
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Training")
 class MainWindow(QMainWindow):
     def __init__(self):
         super().__init__()
+        # Imported here, on the UI thread, because the first import on a training thread would freeze the window.
+        load_registries()
         self.setWindowTitle("SSL Studio")
         self.resize(1200, 780)
         self.state = AppState()

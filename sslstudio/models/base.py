@@ -59,7 +59,7 @@ def register_encoder(modality: str) -> Callable[[EncoderBuilder], EncoderBuilder
 _modules_loaded = False
 
 
-def _load_encoder_modules() -> None:
+def load_encoder_modules() -> None:
     """Import every module of ``sslstudio.models`` once, so each registers its encoder."""
     global _modules_loaded
     if _modules_loaded:
@@ -80,7 +80,7 @@ def build_encoder(spec: DatasetSpec, size: str = "small") -> Encoder:
     """
     if size not in SIZE_PRESETS:
         raise ValueError(f"size={size!r} is invalid; choose from {', '.join(SIZE_PRESETS)}")
-    _load_encoder_modules()
+    load_encoder_modules()
     if spec.modality not in _ENCODERS:
         raise ValueError(f"no encoder registered for {spec.modality!r} data; available: {', '.join(sorted(_ENCODERS))}")
     return _ENCODERS[spec.modality](spec, size)
