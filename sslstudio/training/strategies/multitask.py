@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from sslstudio.data.base import Dataset
 from sslstudio.models.base import build_encoder
 from sslstudio.models.model import SSLModel
 from sslstudio.training.config import RunConfig
@@ -23,9 +24,10 @@ from sslstudio.training.strategies.common import add_baseline, describe_plan, ev
 PHASE = "multitask"
 
 
-def step_count(config: RunConfig, pool_size: int) -> int:
-    """Return the number of joint steps: the pretraining schedule's steps, and at least ``finetune_steps``."""
-    return max(pretrain_step_count(config, pool_size, config.pretrain_epochs), config.finetune_steps)
+def step_count(config: RunConfig, pool_size: int, dataset: Dataset) -> int:
+    """Return the number of joint steps: the pretraining schedule's steps (epochs of ``dataset.steps_per_epoch``),
+    and at least ``finetune_steps``."""
+    return max(pretrain_step_count(config, pool_size, config.pretrain_epochs, dataset), config.finetune_steps)
 
 
 def run(config: RunConfig, context: RunContext) -> Iterator:
@@ -55,7 +57,7 @@ def run(config: RunConfig, context: RunContext) -> Iterator:
     labeled_batch = min(config.batch_size, len(labeled))
     order_generator = torch.Generator().manual_seed(config.seed)
     task_generator = seeded_generator(device, config.seed + 1)
-    total = step_count(config, len(pool))
+    total = step_count(config, len(pool), context.dataset)
     sums: dict[str, float] = {}
     for step in range(1, total + 1):
         context.check_cancel()

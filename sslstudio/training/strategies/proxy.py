@@ -22,8 +22,9 @@ from sslstudio.data.base import DataError, Dataset
 from sslstudio.evaluation.metrics import best_mapping_accuracy, proxy_agreement
 from sslstudio.models.base import build_encoder
 from sslstudio.models.model import Classifier, SSLModel
-from sslstudio.tasks.registry import create_task
-from sslstudio.training.config import RunConfig
+from sslstudio.tasks.base import PretextTask
+from sslstudio.tasks.registry import create_task, list_tasks
+from sslstudio.training.config import RunConfig, TaskChoice
 from sslstudio.training.context import RunContext
 from sslstudio.training.events import Finished, Log, Progress
 from sslstudio.training.loop import fit_classifier, predict_proba, pretrain, pretrain_step_count
@@ -76,33 +77,61 @@ def proxy_column_values(dataset: Dataset, config: RunConfig) -> tuple[list[str |
     return values, f"pattern {config.proxy_pattern!r} in metadata column {column!r}"
 
 
-def proxy_task_choice(config: RunConfig):
-    """Return the selected ``TaskChoice`` that serves as proxy: ``proxy_task``, or the first task.
+def proxy_task_choice(config: RunConfig, dataset: Dataset) -> tuple[TaskChoice, PretextTask]:
+    """Return the selected task that serves as proxy and its instance: ``proxy_task``, or else the first
+    selected task with a classification head.
 
     Raises:
-        ValueError: if ``proxy_task`` is not among the selected tasks.
+        ValueError: if ``proxy_task`` is not among the selected tasks, or if the
+            chosen task (or, without ``proxy_task``, every selected task) has
+            no classification head, whose output on an untransformed sample
+            can serve as a score. The message lists the alternatives.
     """
-    if not config.proxy_task:
-        return config.tasks[0]
-    for choice in config.tasks:
-        if choice.name == config.proxy_task:
-            return choice
-    raise ValueError(f"proxy_task={config.proxy_task!r} is not among the selected tasks "
-                     f"({', '.join(choice.name for choice in config.tasks)}); select it or leave proxy_task empty")
+    if config.proxy_task and config.proxy_task not in [choice.name for choice in config.tasks]:
+        raise ValueError(f"proxy_task={config.proxy_task!r} is not among the selected tasks "
+                         f"({', '.join(choice.name for choice in config.tasks)}); select it or leave proxy_task empty")
+    candidates = [choice for choice in config.tasks if not config.proxy_task or choice.name == config.proxy_task]
+    for choice in candidates:
+        task = create_task(choice.name, dataset.spec, choice.params_dict)
+        if task.head.kind == "classification":
+            return choice, task
+    heads = ", ".join(f"{choice.name} ({create_task(choice.name, dataset.spec, choice.params_dict).head.kind})"
+                      for choice in candidates)
+    raise ValueError(f"a proxy from a pretext task needs a task with a classification head, but the selected "
+                     f"task(s) have other heads: {heads}. {proxy_alternatives(dataset)}")
+
+
+def proxy_alternatives(dataset: Dataset) -> str:
+    """Return a sentence naming the classification tasks of the dataset's modality and the metadata columns
+    with 2 to ``MAX_PROXY_CLASSES`` distinct values, which can serve as proxies instead."""
+    tasks = []
+    for cls in list_tasks(dataset.modality):
+        try:
+            if create_task(cls.name, dataset.spec, {}).head.kind == "classification":
+                tasks.append(cls.name)
+        except ValueError:  # the task does not fit this dataset (see ``check_spec``)
+            continue
+    columns = [name for name in dataset.metadata.columns
+               if name != "sample_id" and 2 <= dataset.metadata[name].nunique() <= MAX_PROXY_CLASSES]
+    choices = []
+    if tasks:
+        choices.append(f"select a classification task ({', '.join(tasks)})")
+    if columns:
+        choices.append(f"use --proxy-source column with one of the metadata columns {', '.join(columns)}")
+    choices.append("use --proxy-source pattern with a regular expression over a metadata column")
+    if dataset.modality == "tabular":
+        choices.append("move a categorical input column into the metadata with the reader option "
+                       "ignore_columns=COLUMN and use it as proxy column")
+    return "Instead, " + "; or ".join(choices) + "."
 
 
 def train_task_proxy(config: RunConfig, context: RunContext, pool: Sequence[int]) -> Iterator[Progress | Log]:
     """Pretrain an encoder on one classification task; return ``(model, proxy head, description, metrics)``.
 
     Raises:
-        ValueError: if the task's head is not a classification head, whose
-            output on an untransformed sample can serve as a score.
+        ValueError: see ``proxy_task_choice``.
     """
-    choice = proxy_task_choice(config)
-    task = create_task(choice.name, context.dataset.spec, choice.params_dict)
-    if task.head.kind != "classification":
-        raise ValueError(f"task {task.name!r} has a {task.head.kind} head; a proxy needs a classification task, "
-                         "or use a metadata column as proxy")
+    _, task = proxy_task_choice(config, context.dataset)
     torch.manual_seed(config.seed)
     model = SSLModel(build_encoder(context.dataset.spec, config.encoder_size), [task])
     yield Log(f"Training the proxy model on the pretext task {task.name}")
@@ -129,7 +158,7 @@ def train_column_proxy(config: RunConfig, context: RunContext, pool: Sequence[in
     torch.manual_seed(config.seed)
     model = SSLModel(build_encoder(context.dataset.spec, config.encoder_size))
     head = model.add_classifier(len(names))
-    steps = max(1, pretrain_step_count(config, len(usable), config.pretrain_epochs))
+    steps = max(1, pretrain_step_count(config, len(usable), config.pretrain_epochs, context.dataset))
     yield Log(f"Training the proxy model on the {description} ({len(names)} values, {len(usable)} samples)")
     loss = yield from fit_classifier(model, usable, [index_of[values[index]] for index in usable],
                                      config.with_changes(finetune_steps=steps), context, phase="proxy")
