@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop pretraining after this many optimizer steps (default 0 = no limit)")
     run.add_argument("--workers", type=int, default=0, metavar="N",
                      help="worker processes that load batches ahead of each training step (default 0 = load on "
-                     "the training thread; each phase spends seconds starting them)")
+                     "the training thread). Starting them takes seconds per phase")
     _add_strategy_arguments(run)
     run.add_argument("--export-embeddings", metavar="PATH",
                      help="write every sample's encoder features with its id to PATH (.csv or .parquet)")

@@ -78,8 +78,8 @@ class TableBatch(tuple):
         return self[2]
 
     def __reduce__(self):
-        # The tuple default would call ``__new__`` with one argument and drop ``following``; loader workers
-        # send batches to the training process by pickling them.
+        # The tuple default calls ``__new__`` with one argument and drops ``following``. Loader workers
+        # pickle each batch to send it to the training process.
         return TableBatch, (*self, self.following, self.has_following)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "TableBatch":

@@ -322,8 +322,8 @@ def pretext_step_with_fallback(runner: nn.Module, model: nn.Module, tasks: Seque
 
     The losses of the micro-batches are weighted by their share of the batch
     and their gradients accumulate, so the step still optimizes the whole
-    batch. ``batch`` is ``batch_indices`` already loaded on the device, used
-    while the step runs as one micro-batch; micro-batches are loaded inline.
+    batch. ``batch`` is ``batch_indices`` already loaded on the device. It
+    serves a step of one micro-batch, and smaller micro-batches are loaded inline.
     Returns the metrics and a notice for the user ("" when nothing happened).
 
     Raises:
@@ -426,8 +426,8 @@ def _fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[i
                 "order_rng": generator.get_state(), "step": step, "loss": loss_value,
                 "done": step >= config.finetune_steps}
 
-    # The loader reads ahead of the step, so its plan draws from a copy of the generator: the checkpoint
-    # keeps the state of the step that was last run.
+    # The loader reads ahead of the step, so its plan draws from a copy of the generator. The checkpoint
+    # then keeps the generator state of the last step run.
     plan_generator = torch.Generator().set_state(generator.get_state())
     steps = range(first_step, config.finetune_steps + 1)
     plan = (index_tensor[torch.randperm(len(index_tensor), generator=plan_generator)[:batch_size]].tolist()

@@ -90,8 +90,8 @@ def to_device(batch: Any, device: torch.device) -> Any:
         return batch.to(device, non_blocking=True)
     if isinstance(batch, tuple):
         return tuple(to_device(item, device) for item in batch)
-    raise TypeError(f"cannot move a batch of type {type(batch).__name__} to {device}; readers return a Tensor "
-                    "or a tuple of Tensors")
+    raise TypeError(f"cannot move a batch of type {type(batch).__name__} to {device}. Readers return a Tensor, "
+                    "a tuple of Tensors or an object with a to(device, non_blocking) method")
 
 
 class BatchLoader:
