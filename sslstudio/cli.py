@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 0 = off)")
     run.add_argument("--max-pretrain-steps", type=int, default=0,
                      help="stop pretraining after this many optimizer steps (default 0 = no limit)")
+    run.add_argument("--workers", type=int, default=0, metavar="N",
+                     help="worker processes that load batches ahead of each training step (default 0 = load on "
+                     "the training thread). Starting them takes seconds per phase")
     _add_strategy_arguments(run)
     run.add_argument("--export-embeddings", metavar="PATH",
                      help="write every sample's encoder features with its id to PATH (.csv or .parquet)")
@@ -158,7 +161,7 @@ def _strategy_options(args) -> dict:
     return {"probe": args.probe, "knn_neighbors": args.knn_neighbors, "supervised_weight": args.supervised_weight,
             "proxy_source": args.proxy_source, "proxy_task": args.proxy_task, "proxy_column": args.proxy_column,
             "proxy_pattern": args.proxy_pattern, "max_pretrain_steps": args.max_pretrain_steps,
-            "early_stopping_patience": args.early_stopping}
+            "early_stopping_patience": args.early_stopping, "loader_workers": args.workers}
 
 
 def cmd_samples() -> int:

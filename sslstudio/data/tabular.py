@@ -77,6 +77,25 @@ class TableBatch(tuple):
     def categorical(self) -> torch.Tensor:
         return self[2]
 
+    def __reduce__(self):
+        # The tuple default calls ``__new__`` with one argument and drops ``following``. Loader workers
+        # pickle each batch to send it to the training process.
+        return TableBatch, (*self, self.following, self.has_following)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "TableBatch":
+        """Return a copy of the batch, ``following`` included, with every tensor on ``device``."""
+        following = self.following.to(device, non_blocking) if self.following is not None else None
+        has_following = (self.has_following.to(device, non_blocking=non_blocking)
+                         if self.has_following is not None else None)
+        return TableBatch(*(tensor.to(device, non_blocking=non_blocking) for tensor in self), following=following,
+                          has_following=has_following)
+
+    def pin_memory(self) -> "TableBatch":
+        """Return a copy in page-locked memory (called by ``DataLoader(pin_memory=True)``)."""
+        following = self.following.pin_memory() if self.following is not None else None
+        has_following = self.has_following.pin_memory() if self.has_following is not None else None
+        return TableBatch(*(tensor.pin_memory() for tensor in self), following=following, has_following=has_following)
+
 
 def _names(value: str | Iterable[str] | None) -> list[str]:
     if value is None:

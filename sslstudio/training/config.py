@@ -53,6 +53,8 @@ class RunConfig:
     mixed_precision: bool = True
     # Stop pretraining after this many epochs without a lower validation pretext loss (0 = never stop early).
     early_stopping_patience: int = 0
+    # Worker processes that assemble batches ahead of the training step (0 = on the training thread).
+    loader_workers: int = 0
     data_options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
     # Feature extraction: the classifier fitted on frozen embeddings.
     probe: str = "logistic"
@@ -71,7 +73,7 @@ class RunConfig:
             raise ValueError(f"strategy={self.strategy!r} is invalid; choose from {', '.join(STRATEGIES)}")
         checks = {"pretrain_epochs": (0, 10_000), "finetune_steps": (1, 1_000_000), "batch_size": (1, 65_536),
                   "labels_per_class": (0, 1_000_000), "max_pretrain_steps": (0, 10_000_000),
-                  "early_stopping_patience": (0, 10_000)}
+                  "early_stopping_patience": (0, 10_000), "loader_workers": (0, 64)}
         for name, (low, high) in checks.items():
             value = getattr(self, name)
             if not low <= value <= high:

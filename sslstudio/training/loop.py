@@ -13,6 +13,7 @@ checkpoints let a run resume exactly where it stopped.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -31,6 +32,7 @@ from sslstudio.training.checkpoints import load_checkpoint, save_checkpoint
 from sslstudio.training.config import RunConfig
 from sslstudio.training.context import Cancelled, RunContext
 from sslstudio.training.events import Log, Progress
+from sslstudio.training.pipeline import BatchLoader
 from sslstudio.training.precision import choose_precision
 from sslstudio.training.schedule import warmup_cosine
 
@@ -96,7 +98,15 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
     ``<task>/<metric>`` entries. Returns the mean metrics of the last epoch.
     When the run resumes, training continues from ``checkpoints/<phase>.pt``
     with the same order of samples and the same perturbations.
+    ``config.loader_workers`` processes assemble the batches ahead of the step.
     """
+    with BatchLoader(context.dataset, context.device, config.loader_workers) as loader:
+        return (yield from _pretrain(model, tasks, weights, indices, config, context, epochs, phase, loader))
+
+
+def _pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float], indices: Sequence[int],
+              config: RunConfig, context: RunContext, epochs: int, phase: str,
+              loader: BatchLoader) -> Iterator[Progress | Log]:
     device = context.device
     model.to(device).train()
     if device.type == "cuda" and context.dataset.modality in {"image", "video"}:
@@ -156,18 +166,21 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
         permutation = _shard(permutation, context)
         sums: dict[str, float] = {}
         first_batch = start_batch if epoch == start_epoch else 0
-        for batch_number in range(first_batch, steps_per_epoch):
+        # Wraps around the permutation when a dataset requests more steps than one pass has batches.
+        local_batch = max(1, batch_size // context.distributed.world_size)
+        plan = (permutation.roll(-((number * local_batch) % len(permutation)))[:local_batch].tolist()
+                for number in range(first_batch, min(steps_per_epoch, first_batch + total - step)))
+        step_plan, loader_plan = itertools.tee(plan)
+        for batch_number, batch_indices, batch in zip(itertools.count(first_batch), step_plan,
+                                                      loader.iterate(loader_plan)):
             if step >= total:
                 break
             if context.cancel.is_set():
                 save_run_checkpoint(context, phase, state(epoch, batch_number))
                 raise Cancelled()
-            # Wraps around the permutation when a dataset requests more steps than one pass has batches.
-            local_batch = max(1, batch_size // context.distributed.world_size)
-            start = (batch_number * local_batch) % len(permutation)
-            batch_indices = permutation.roll(-start)[:local_batch].tolist()
             metrics, notice = pretext_step_with_fallback(runner, model, tasks, weights, batch_indices, context,
-                                                         task_generator, optimizer, precision, scaler, step_state)
+                                                         task_generator, optimizer, precision, scaler, step_state,
+                                                         batch)
             if notice:
                 yield Log(notice, level="warning")
             scheduler.step()
@@ -181,7 +194,8 @@ def pretrain(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[fl
         epoch_order_state = next_order_state
         stop = False
         if validation is not None:
-            validation_loss = validation_pretext_loss(model, tasks, weights, validation, context, config.seed)
+            validation_loss = validation_pretext_loss(model, tasks, weights, validation, context, config.seed,
+                                                      loader=loader)
             last_epoch["validation_loss"] = validation_loss
             yield Progress(f"{phase} validation", epoch + 1, epochs, epoch + 1, {"loss": validation_loss})
             if validation_loss < best_loss - 1e-4:
@@ -207,14 +221,19 @@ def _split_validation(indices: torch.Tensor, batch_size: int, seed: int) -> tupl
 
 @torch.no_grad()
 def validation_pretext_loss(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequence[float],
-                            indices: torch.Tensor, context: RunContext, seed: int, batch_size: int = 256) -> float:
-    """Return the weighted pretext loss on ``indices`` with fixed perturbations (eval mode, no gradients)."""
+                            indices: torch.Tensor, context: RunContext, seed: int, batch_size: int = 256,
+                            loader: BatchLoader | None = None) -> float:
+    """Return the weighted pretext loss on ``indices`` with fixed perturbations (eval mode, no gradients).
+
+    ``loader`` (the pretraining phase's, so no new workers start) loads the batches; None loads them inline.
+    """
     model.eval()
     generator = seeded_generator(context.device, seed + 4)
+    loader = loader or BatchLoader(context.dataset, context.device)
+    chunks = [indices[start:start + batch_size].tolist() for start in range(0, len(indices), batch_size)]
     total, count = 0.0, 0
-    for start in range(0, len(indices), batch_size):
-        chunk = indices[start:start + batch_size].tolist()
-        loss, _ = pretext_losses(model, tasks, weights, context.dataset.batch(chunk, context.device), generator)
+    for chunk, batch in zip(chunks, loader.iterate(chunks)):
+        loss, _ = pretext_losses(model, tasks, weights, batch, generator)
         total += float(loss) * len(chunk)
         count += len(chunk)
     model.train()
@@ -298,12 +317,14 @@ def pretext_step(model: SSLModel, tasks: Sequence[PretextTask], weights: Sequenc
 def pretext_step_with_fallback(runner: nn.Module, model: nn.Module, tasks: Sequence[PretextTask],
                                weights: Sequence[float], batch_indices: list[int], context: RunContext,
                                generator: torch.Generator, optimizer: torch.optim.Optimizer, precision, scaler,
-                               state: _StepState) -> tuple[dict[str, float], str]:
+                               state: _StepState, batch=None) -> tuple[dict[str, float], str]:
     """Run one optimizer step; after CUDA runs out of memory, retry with twice as many micro-batches.
 
     The losses of the micro-batches are weighted by their share of the batch
     and their gradients accumulate, so the step still optimizes the whole
-    batch. Returns the metrics and a notice for the user ("" when nothing happened).
+    batch. ``batch`` is ``batch_indices`` already loaded on the device. It
+    serves a step of one micro-batch, and smaller micro-batches are loaded inline.
+    Returns the metrics and a notice for the user ("" when nothing happened).
 
     Raises:
         torch.OutOfMemoryError: if even ``2**MAX_OOM_SPLITS`` micro-batches do not fit.
@@ -313,7 +334,7 @@ def pretext_step_with_fallback(runner: nn.Module, model: nn.Module, tasks: Seque
     while True:
         try:
             metrics = _accumulated_step(runner, model, tasks, weights, batch_indices, context, generator, optimizer,
-                                        precision, scaler, state.micro_batches)
+                                        precision, scaler, state.micro_batches, batch)
             return metrics, notice
         except torch.OutOfMemoryError:
             optimizer.zero_grad(set_to_none=True)
@@ -330,13 +351,16 @@ def pretext_step_with_fallback(runner: nn.Module, model: nn.Module, tasks: Seque
 
 
 def _accumulated_step(runner, model, tasks, weights, batch_indices, context, generator, optimizer, precision, scaler,
-                      micro_batches: int) -> dict[str, float]:
+                      micro_batches: int, loaded=None) -> dict[str, float]:
     optimizer.zero_grad(set_to_none=True)
     chunks = [chunk for chunk in np.array_split(np.asarray(batch_indices), micro_batches) if len(chunk)]
     totals: dict[str, float] = {}
     for chunk in chunks:
         share = len(chunk) / len(batch_indices)
-        batch = context.dataset.batch(chunk.tolist(), context.device)
+        if loaded is not None and len(chunks) == 1:
+            batch = loaded
+        else:
+            batch = context.dataset.batch(chunk.tolist(), context.device)
         loss, metrics = pretext_losses(runner, tasks, weights, batch, generator, precision)
         _finite(loss)
         scaler.scale(loss * share).backward()
@@ -358,7 +382,16 @@ def fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[in
     ``encoder_lr_scale`` multiplies the encoder's learning rate (fine-tuning
     uses a smaller one than the fresh head). The learning rate warms up, then
     decays on a cosine. Returns the final training loss.
+    ``config.loader_workers`` processes assemble the batches ahead of the step.
     """
+    with BatchLoader(context.dataset, context.device, config.loader_workers) as loader:
+        return (yield from _fit_classifier(model, indices, targets, config, context, phase, encoder_lr_scale,
+                                           freeze_encoder, loader))
+
+
+def _fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[int], config: RunConfig,
+                    context: RunContext, phase: str, encoder_lr_scale: float, freeze_encoder: bool,
+                    loader: BatchLoader) -> Iterator[Progress | Log]:
     device = context.device
     model.to(device).train()
     if model.classifier is None:
@@ -393,12 +426,17 @@ def fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[in
                 "order_rng": generator.get_state(), "step": step, "loss": loss_value,
                 "done": step >= config.finetune_steps}
 
-    for step in range(first_step, config.finetune_steps + 1):
+    # The loader reads ahead of the step, so its plan draws from a copy of the generator. The checkpoint
+    # then keeps the generator state of the last step run.
+    plan_generator = torch.Generator().set_state(generator.get_state())
+    steps = range(first_step, config.finetune_steps + 1)
+    plan = (index_tensor[torch.randperm(len(index_tensor), generator=plan_generator)[:batch_size]].tolist()
+            for _ in steps)
+    for step, batch in zip(steps, loader.iterate(plan)):
         if context.cancel.is_set():
             save_run_checkpoint(context, phase, state(step - 1))
             raise Cancelled()
         pick = torch.randperm(len(index_tensor), generator=generator)[:batch_size]
-        batch = context.dataset.batch(index_tensor[pick].tolist(), device)
         labels = target_tensor[pick].to(device)
         optimizer.zero_grad(set_to_none=True)
         logits = model(batch)
@@ -415,14 +453,18 @@ def fit_classifier(model: SSLModel, indices: Sequence[int], targets: Sequence[in
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, dataset: Dataset, indices: Sequence[int], device: torch.device,
-                  batch_size: int = 256) -> np.ndarray:
-    """Return class probabilities (len(indices), K) of ``model`` in eval mode."""
+                  batch_size: int = 256, workers: int = 0) -> np.ndarray:
+    """Return class probabilities (len(indices), K) of ``model`` in eval mode.
+
+    ``workers`` processes load the batches (0: inline); starting them costs seconds.
+    """
     model.to(device).eval()
     chunks = []
     indices = list(indices)
-    for start in range(0, len(indices), batch_size):
-        batch = dataset.batch(indices[start:start + batch_size], device)
-        chunks.append(torch.softmax(model(batch).float(), dim=1).cpu().numpy())
+    plan = [indices[start:start + batch_size] for start in range(0, len(indices), batch_size)]
+    with BatchLoader(dataset, device, workers) as loader:
+        for batch in loader.iterate(plan):
+            chunks.append(torch.softmax(model(batch).float(), dim=1).cpu().numpy())
     if not chunks:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(chunks)
@@ -430,10 +472,14 @@ def predict_proba(model: nn.Module, dataset: Dataset, indices: Sequence[int], de
 
 @torch.no_grad()
 def embed(encoder: nn.Module, dataset: Dataset, indices: Sequence[int], device: torch.device,
-          batch_size: int = 256) -> np.ndarray:
-    """Return encoder features (len(indices), D) in eval mode."""
+          batch_size: int = 256, workers: int = 0) -> np.ndarray:
+    """Return encoder features (len(indices), D) in eval mode.
+
+    ``workers`` processes load the batches (0: inline); starting them costs seconds.
+    """
     encoder.to(device).eval()
     indices = list(indices)
-    chunks = [encoder(dataset.batch(indices[start:start + batch_size], device)).float().cpu().numpy()
-              for start in range(0, len(indices), batch_size)]
+    plan = [indices[start:start + batch_size] for start in range(0, len(indices), batch_size)]
+    with BatchLoader(dataset, device, workers) as loader:
+        chunks = [encoder(batch).float().cpu().numpy() for batch in loader.iterate(plan)]
     return np.concatenate(chunks) if chunks else np.zeros((0, getattr(encoder, "feature_dim", 0)), np.float32)

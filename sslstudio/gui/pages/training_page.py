@@ -69,6 +69,9 @@ class TrainingPage(QWidget):
         self.learning_rate.setSingleStep(1e-4)
         self.learning_rate.setValue(1e-3)
         self.seed = _spin(0, 2**31 - 1, 0)
+        self.loader_workers = _spin(0, 64, 0)
+        self.loader_workers.setToolTip("Worker processes that load batches ahead of each step (0 = load on the "
+                                       "training thread); starting them takes a few seconds per phase")
         self.encoder_size = QComboBox()
         self.encoder_size.addItems(["small", "base", "large"])
         self.device = QComboBox()
@@ -77,6 +80,7 @@ class TrainingPage(QWidget):
                               ("labels per class", self.labels_per_class), ("pretrain epochs", self.pretrain_epochs),
                               ("fine-tune steps", self.finetune_steps), ("batch size", self.batch_size),
                               ("learning rate", self.learning_rate), ("seed", self.seed),
+                              ("loader workers", self.loader_workers),
                               ("encoder size", self.encoder_size), ("device", self.device)):
             form.addRow(label, widget)
 
@@ -157,6 +161,7 @@ class TrainingPage(QWidget):
                          finetune_steps=self.finetune_steps.value(), batch_size=self.batch_size.value(),
                          learning_rate=self.learning_rate.value(), labels_per_class=self.labels_per_class.value(),
                          seed=self.seed.value(), device=self.device.currentText(),
+                         loader_workers=self.loader_workers.value(),
                          label_column=self.label_column.currentText() or (data.label_column if data else "folder"))
 
     def is_running(self) -> bool:
