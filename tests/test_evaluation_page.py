@@ -23,7 +23,8 @@ from tests.test_strategies import TINY, digits_slice  # noqa: E402
 
 def finished_run(dataset, label_column: str, **options):
     labels = dataset.label_column(label_column)
-    config = RunConfig(**{**TINY, "label_column": label_column, **options})
+    config = RunConfig(**{**TINY, "max_pretrain_steps": 2, "finetune_steps": 2, "batch_size": 16,
+                          "label_column": label_column, **options})
     return list(run_strategy(config, RunContext(dataset=dataset, labels=labels)))[-1].result
 
 
@@ -67,7 +68,7 @@ def table_rows(table) -> dict[str, list[str]]:
             for row in range(table.rowCount())}
 
 
-def test_page_without_run_asks_for_training(qtbot, digits_run):
+def test_page_without_run_shows_hint(qtbot, digits_run):
     page = make_page(qtbot, digits_run[0], "folder")
     assert page.message.text() == NO_RUN
     assert page.content.isHidden()

@@ -37,6 +37,7 @@ class ConfusionTable(QWidget):
         for header in (self.table.horizontalHeader(), self.table.verticalHeader()):
             header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
             header.setMinimumSectionSize(20)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         predicted = QLabel("predicted")
         predicted.setAlignment(Qt.AlignmentFlag.AlignCenter)
         true = QLabel("true")

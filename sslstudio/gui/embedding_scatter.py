@@ -16,7 +16,7 @@ from sslstudio.training.loop import embed
 
 logger = logging.getLogger(__name__)
 
-# The cap keeps t-SNE to seconds on a laptop CPU; beyond it the page plots an evenly spaced subset.
+# The cap bounds the t-SNE time, which grows faster than linearly in N. Above it, an evenly spaced subset is plotted.
 MAX_POINTS = 3000
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -64,11 +64,11 @@ def class_color(position: int, count: int):
 
 
 class EmbeddingScatter(QWidget):
-    """The scatter, its projection choice and a status line; ``sample_clicked(index)`` carries a dataset index.
+    """The scatter, its projection choice and a status line. ``sample_clicked(index)`` carries a dataset index.
 
     Call ``set_samples`` with an encoder, a dataset and the points to show. The
-    embeddings are computed once per ``set_samples``; switching the projection
-    only projects them again. Both steps run on a ``BackgroundJob``.
+    embeddings are computed once per ``set_samples``, and switching the
+    projection only projects them again. Both steps run on a ``BackgroundJob``.
     """
 
     sample_clicked = Signal(int)
@@ -80,8 +80,9 @@ class EmbeddingScatter(QWidget):
         self.projection.addItems(list(PROJECTIONS))
         self.projection.currentTextChanged.connect(lambda _text: self.refresh())
         self.status = QLabel()
+        self.status.setWordWrap(True)
         controls = QHBoxLayout()
-        controls.addWidget(QLabel("Embeddings of the pretrained encoder, projected with"))
+        controls.addWidget(QLabel("Pretrained encoder's embeddings, projection:"))
         controls.addWidget(self.projection)
         controls.addWidget(self.status, 1)
         self.plot = pg.PlotWidget(background="w")
@@ -110,7 +111,7 @@ class EmbeddingScatter(QWidget):
                     training: Sequence[int] = ()) -> None:
         """Plot ``indices`` of ``dataset`` embedded by ``encoder``, colored by ``labels`` (one per index).
 
-        ``training`` marks the labeled training samples, drawn as triangles; the others are circles.
+        ``training`` marks the labeled training samples, drawn as triangles, and the others as circles.
         """
         self.encoder = encoder
         self.dataset = dataset
@@ -169,7 +170,7 @@ class EmbeddingScatter(QWidget):
         for name in names:
             self.legend.addItem(pg.ScatterPlotItem(brush=pg.mkBrush(colors[name]), pen=pg.mkPen(None), size=8), name)
         self.plot.autoRange()
-        self.status.setText(f"{len(spots)} samples: triangles were labeled for training, circles held out")
+        self.status.setText(f"{len(spots)} samples (▲ labeled for training, ● held out)")
         self.points_ready.emit()
 
     def _clicked(self, _item, points, _event=None) -> None:

@@ -23,6 +23,8 @@ MODELS = {"Pretrained": "pretrained", "Scratch baseline": "scratch"}
 SUMMARY_ROWS = (("accuracy", "accuracy"), ("balanced accuracy", "balanced_accuracy"), ("macro-F1", "macro_f1"),
                 ("ROC AUC", "roc_auc"))
 DASH = "—"
+ROW_HEIGHT = 22
+SELECT_SAMPLE = "Select a sample in the list or the scatter to see it here"
 
 
 def format_metric(value) -> str:
@@ -54,12 +56,15 @@ def _read_only_table(columns: list[str]) -> QTableWidget:
     table.setHorizontalHeaderLabels(columns)
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     table.verticalHeader().setVisible(False)
+    table.verticalHeader().setDefaultSectionSize(ROW_HEIGHT)
+    table.setWordWrap(False)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     return table
 
 
 class EvaluationPage(QWidget):
-    """Shows one finished ``RunResult``; ``show_result`` replaces what is shown.
+    """The held-out evaluation of one finished ``RunResult``. Each ``show_result`` call replaces it.
 
     The result's indices refer to the dataset open in ``state``; opening other
     data clears the page.
@@ -99,7 +104,7 @@ class EvaluationPage(QWidget):
         self.mistakes.itemSelectionChanged.connect(self._mistake_selected)
         self.mistakes_title = QLabel()
         self.sample_area = QVBoxLayout()
-        self.sample_caption = QLabel("Select a sample to see it here")
+        self.sample_caption = QLabel(SELECT_SAMPLE)
         self.sample_area.addWidget(self.sample_caption)
         self.sample_area.addStretch(1)
         mistakes_box = QGroupBox("Misclassified held-out samples")
@@ -116,13 +121,15 @@ class EvaluationPage(QWidget):
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(metrics_box)
         left.addWidget(confusion_box)
+        left.setMinimumWidth(440)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(mistakes_box)
         right.addWidget(self.scatter)
         self.content = QSplitter(Qt.Orientation.Horizontal)
         self.content.addWidget(left)
         self.content.addWidget(right)
-        self.content.setSizes([420, 620])
+        self.content.setStretchFactor(0, 2)
+        self.content.setStretchFactor(1, 3)
         self.content.setVisible(False)
         layout = QVBoxLayout(self)
         layout.addWidget(self.message)
@@ -130,10 +137,10 @@ class EvaluationPage(QWidget):
         state.data_changed.connect(self.clear)
 
     def clear(self) -> None:
-        """Forget the shown result and go back to the line that asks for a run."""
+        """Clear the shown result and show the line that requests a training run."""
         self.result = None
         self.scatter.clear()
-        self._set_sample_view(None, "Select a sample to see it here")
+        self._set_sample_view(None, SELECT_SAMPLE)
         self.message.setText(NO_RUN)
         self.content.setVisible(False)
 
@@ -144,6 +151,7 @@ class EvaluationPage(QWidget):
         dataset = self.state.data.dataset
         self.result = result
         self._index_of = {sample_id: index for index, sample_id in enumerate(dataset.ids)}
+        self._set_sample_view(None, SELECT_SAMPLE)
         self._fill_metrics(result)
         self.model_choice.setEnabled(bool(result.scratch))
         self.model_choice.setCurrentText("Pretrained")
@@ -210,9 +218,9 @@ class EvaluationPage(QWidget):
     def show_sample(self, index: int) -> None:
         """Show sample ``index`` of the open dataset in its modality's view, with its label."""
         dataset = self.state.data.dataset
-        labels = self.state.labels()
+        label = self.state.labels()[index]
         widget = view_for(dataset.modality).sample_widget(dataset, index, self)
-        self._set_sample_view(widget, f"{dataset.ids[index]} · label {labels[index] if labels else DASH}")
+        self._set_sample_view(widget, f"{dataset.ids[index]} · label {label if label is not None else DASH}")
 
     def _set_sample_view(self, widget: QWidget | None, caption: str) -> None:
         if self.sample_view is not None:
