@@ -84,7 +84,7 @@ class EmbeddingScatter(QWidget):
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Pretrained encoder's embeddings, projection:"))
         controls.addWidget(self.projection)
-        controls.addWidget(self.status, 1)
+        controls.addStretch(1)
         self.plot = pg.PlotWidget(background="w")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.hideAxis("left")
@@ -96,6 +96,7 @@ class EmbeddingScatter(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
+        layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
 
         self.encoder = None
