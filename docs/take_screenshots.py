@@ -59,6 +59,12 @@ def main(out_dir: str, sample: str = "digits") -> int:
     page.start()
     wait_until(app, lambda: page.result is not None and not page.is_running(), timeout=1800)
     shoot(app, window, out / "training.png")
+    window.show_page("Evaluation")
+    evaluation = window.evaluation_page
+    wait_until(app, lambda: len(evaluation.scatter.scatter.data) > 0)
+    if evaluation.mistakes.rowCount():
+        evaluation.mistakes.selectRow(0)
+    shoot(app, window, out / "evaluation.png")
     window.close()
     return 0
 

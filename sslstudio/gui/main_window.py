@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QMainWindow, QStackedWid
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.loading import create_folder_project, open_existing_project, open_sample_project, reopen_with_options
 from sslstudio.gui.pages.dataset_page import DatasetPage
+from sslstudio.gui.pages.evaluation_page import EvaluationPage
 from sslstudio.gui.pages.labeling_page import LabelingPage
 from sslstudio.gui.pages.start_page import StartPage, remember_project
 from sslstudio.gui.pages.tasks_page import TasksPage
@@ -20,7 +21,7 @@ from sslstudio.registries import load_registries
 
 logger = logging.getLogger(__name__)
 
-PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Training")
+PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Training", "Evaluation")
 
 
 class MainWindow(QMainWindow):
@@ -38,8 +39,11 @@ class MainWindow(QMainWindow):
         self.tasks_page = TasksPage(self.state)
         self.training_page = TrainingPage(self.state, self.tasks_page.selected_tasks)
         self.labeling_page = LabelingPage(self.state, lambda: self.training_page.result)
+        self.evaluation_page = EvaluationPage(self.state)
+        self.training_page.run_finished.connect(self.evaluation_page.show_result)
         self.stack = QStackedWidget()
-        for page in (self.start_page, self.dataset_page, self.labeling_page, self.tasks_page, self.training_page):
+        for page in (self.start_page, self.dataset_page, self.labeling_page, self.tasks_page, self.training_page,
+                     self.evaluation_page):
             self.stack.addWidget(page)
         self.navigation = QListWidget()
         self.navigation.addItems(PAGES)
@@ -103,6 +107,7 @@ class MainWindow(QMainWindow):
             self.training_page.wait()
         self.tasks_page.wait_for_preview()
         self.labeling_page.shutdown()
+        self.evaluation_page.wait()
         if self.load_job is not None:
             self.load_job.wait()
         super().closeEvent(event)

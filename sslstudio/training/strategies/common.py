@@ -131,10 +131,15 @@ def pretrained_model(config: RunConfig, context: RunContext, pool: Sequence[int]
 
 def run_result(config: RunConfig, plan: LabelPlan, model: SSLModel, pretrained: dict, pretext: dict,
                **extras) -> RunResult:
-    """Return the finished ``RunResult`` of a strategy with the plan's counts and ``extras`` in ``extras``."""
+    """Return the finished ``RunResult`` of a strategy with the plan's counts and ``extras`` in ``extras``.
+
+    ``extras["labeled_indices"]`` and ``extras["holdout_indices"]`` are dataset
+    indices of the labeled training and held-out samples (for plots of them).
+    """
     return RunResult(status="finished", pretrained=pretrained, pretext=pretext, class_names=list(plan.class_names),
                      model=model, extras={"label_counts": label_counts(plan), "holdout_count": len(plan.holdout),
-                                          "pool_count": len(plan.pool), **extras})
+                                          "pool_count": len(plan.pool), "labeled_indices": list(plan.labeled),
+                                          "holdout_indices": list(plan.holdout), **extras})
 
 
 def add_baseline(result: RunResult, config: RunConfig, context: RunContext, plan: LabelPlan) -> Iterator[Progress | Log]:
