@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QMainWindow, QStackedWid
 
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.loading import create_folder_project, open_existing_project, open_sample_project, reopen_with_options
+from sslstudio.gui.pages.advisor_page import AdvisorPage
 from sslstudio.gui.pages.dataset_page import DatasetPage
 from sslstudio.gui.pages.labeling_page import LabelingPage
 from sslstudio.gui.pages.start_page import StartPage, remember_project
@@ -19,7 +20,7 @@ from sslstudio.gui.threads import BackgroundJob
 
 logger = logging.getLogger(__name__)
 
-PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Training")
+PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Advisor", "Training")
 
 
 class MainWindow(QMainWindow):
@@ -35,8 +36,11 @@ class MainWindow(QMainWindow):
         self.tasks_page = TasksPage(self.state)
         self.training_page = TrainingPage(self.state, self.tasks_page.selected_tasks)
         self.labeling_page = LabelingPage(self.state, lambda: self.training_page.result)
+        self.advisor_page = AdvisorPage(self.state, self.training_page)
+        self.advisor_page.run_started.connect(lambda: self.show_page("Training"))
         self.stack = QStackedWidget()
-        for page in (self.start_page, self.dataset_page, self.labeling_page, self.tasks_page, self.training_page):
+        for page in (self.start_page, self.dataset_page, self.labeling_page, self.tasks_page, self.advisor_page,
+                     self.training_page):
             self.stack.addWidget(page)
         self.navigation = QListWidget()
         self.navigation.addItems(PAGES)
@@ -99,6 +103,8 @@ class MainWindow(QMainWindow):
             self.training_page.cancel()
             self.training_page.wait()
         self.tasks_page.wait_for_preview()
+        self.advisor_page.cancel()
+        self.advisor_page.wait()
         self.labeling_page.shutdown()
         if self.load_job is not None:
             self.load_job.wait()
