@@ -292,6 +292,9 @@ class AdvisorPage(QWidget):
         if top is None:
             return html.escape(advice.explanation)
         lead = f"Top pick: <b>{html.escape(top.name)}</b> ({top.kind}). "
+        if top.kind == "reference":
+            lead += ("No candidate beat the untrained encoder, so there is no pretraining to start from the top "
+                     "pick; select a row to run that candidate anyway. ")
         if advice.status == "cancelled":
             lead += "The ranking was cancelled, so it covers only the candidates scored before the cancel. "
         verdict = html.escape(advice.explanation)
