@@ -37,6 +37,18 @@ def shoot(app: QApplication, window: MainWindow, path: Path) -> None:
     app.primaryScreen().grabWindow(window.winId()).save(str(path))
 
 
+def shoot_advisor(app: QApplication, window: MainWindow, out: Path) -> None:
+    """Rank rotation, one other task and the reference with a short budget and shoot the Advisor page."""
+    window.show_page("Advisor")
+    page = window.advisor_page
+    page.set_checked({"image.rotation", "image.jigsaw", "no pretraining (random encoder)"})
+    page.steps.setValue(30)
+    page.labels_per_class.setValue(10)
+    page.rank()
+    wait_until(app, lambda: page.advice is not None and page.rank_button.isEnabled(), timeout=1800)
+    shoot(app, window, out / "advisor.png")
+
+
 def main(out_dir: str, sample: str = "digits") -> int:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -52,6 +64,7 @@ def main(out_dir: str, sample: str = "digits") -> int:
     window.show_page("Tasks")
     wait_until(app, lambda: window.tasks_page.preview_grid.count() > 0)
     shoot(app, window, out / "tasks.png")
+    shoot_advisor(app, window, out)
     window.show_page("Training")
     page = window.training_page
     page.pretrain_epochs.setValue(2)

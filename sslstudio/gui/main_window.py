@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QListWidget, QMainWindow, QStackedWid
 
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.loading import create_folder_project, open_existing_project, open_sample_project, reopen_with_options
+from sslstudio.gui.pages.advisor_page import AdvisorPage
 from sslstudio.gui.pages.dataset_page import DatasetPage
 from sslstudio.gui.pages.evaluation_page import EvaluationPage
 from sslstudio.gui.pages.labeling_page import LabelingPage
@@ -21,7 +22,7 @@ from sslstudio.registries import load_registries
 
 logger = logging.getLogger(__name__)
 
-PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Training", "Evaluation")
+PAGES = ("Start", "Dataset", "Labeling", "Tasks", "Advisor", "Training", "Evaluation")
 
 
 class MainWindow(QMainWindow):
@@ -41,9 +42,11 @@ class MainWindow(QMainWindow):
         self.labeling_page = LabelingPage(self.state, lambda: self.training_page.result)
         self.evaluation_page = EvaluationPage(self.state)
         self.training_page.run_finished.connect(self.evaluation_page.show_result)
+        self.advisor_page = AdvisorPage(self.state, self.training_page)
+        self.advisor_page.run_started.connect(lambda: self.show_page("Training"))
         self.stack = QStackedWidget()
-        for page in (self.start_page, self.dataset_page, self.labeling_page, self.tasks_page, self.training_page,
-                     self.evaluation_page):
+        for page in (self.start_page, self.dataset_page, self.labeling_page, self.tasks_page, self.advisor_page,
+                     self.training_page, self.evaluation_page):
             self.stack.addWidget(page)
         self.navigation = QListWidget()
         self.navigation.addItems(PAGES)
@@ -106,6 +109,8 @@ class MainWindow(QMainWindow):
             self.training_page.cancel()
             self.training_page.wait()
         self.tasks_page.wait_for_preview()
+        self.advisor_page.cancel()
+        self.advisor_page.wait()
         self.labeling_page.shutdown()
         self.evaluation_page.wait()
         if self.load_job is not None:

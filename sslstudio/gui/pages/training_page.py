@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -167,16 +168,19 @@ class TrainingPage(QWidget):
     def is_running(self) -> bool:
         return self.job is not None and self.job.is_running()
 
-    def _new_run(self) -> tuple[RunConfig, Path] | None:
+    def _new_run(self, adjust: Callable[[RunConfig], RunConfig] = lambda config: config
+                 ) -> tuple[RunConfig, Path] | None:
         """Freeze the settings and record a new run with its inputs; None (after a message) when invalid."""
         if self.state.data is None or self.state.project is None:
             show_error(self, "No data", "Open a sample or a project first.")
             return None
         try:
-            config = self.build_config()
+            config = adjust(self.build_config())
         except ValueError as error:
             show_error(self, "Invalid settings", str(error))
             return None
+        self.strategy.setCurrentText(config.strategy)
+        self.label_column.setCurrentText(config.label_column)
         data = self.state.data
         if config.label_column != data.label_column:
             data.label_column = config.label_column
@@ -186,11 +190,19 @@ class TrainingPage(QWidget):
         return config, run_dir
 
     def start(self) -> None:
+        self.start_with(lambda config: config)
+
+    def start_with(self, adjust: Callable[[RunConfig], RunConfig]) -> bool:
+        """Start a run of the page's settings changed by ``adjust``; return whether it started.
+
+        The strategy and label column boxes are set to the adjusted values, so the page shows what runs.
+        """
         if self.is_running():
-            return
-        created = self._new_run()
+            return False
+        created = self._new_run(adjust)
         if created is not None:
             self._launch(*created, resume=False)
+        return created is not None
 
     def resume(self) -> None:
         """Continue the last run from its checkpoints with the settings it started with."""
