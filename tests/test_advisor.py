@@ -126,6 +126,23 @@ def test_paired_fold_test_tie():
     assert paired_fold_test([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]) == 1.0
 
 
+def test_paired_fold_test_equal_wins_on_two_folds():
+    """Two folds won by the same margin are no evidence: the sign test gives 0.25."""
+    assert paired_fold_test([0.75, 0.75], [0.5, 0.5]) == 0.25
+
+
+def test_paired_fold_test_equal_wins_on_five_folds():
+    assert paired_fold_test([0.8] * 5, [0.7] * 5) == 0.5 ** 5
+
+
+def test_explain_two_equal_folds_not_significant():
+    first = CandidateScore(ROTATION, (0.75, 0.75))
+    second = CandidateScore(NOISE, (0.5, 0.5))
+    significant, _, text = explain([first, second], label_count=8, folds=2)
+    assert not significant
+    assert "NOT significant" in text
+
+
 def test_explain_flags_noisy_ranking():
     first = CandidateScore(ROTATION, (0.6, 0.4, 0.7, 0.5, 0.5))
     second = CandidateScore(NOISE, (0.5, 0.5, 0.6, 0.5, 0.4))

@@ -129,7 +129,10 @@ def paired_fold_test(first: Sequence[float], second: Sequence[float]) -> float:
 
     Uses the corrected resampled t statistic: the variance of the fold
     differences is scaled by ``1/k + 1/(k-1)`` (test over training size for
-    k-fold) and the statistic has k-1 degrees of freedom.
+    k-fold) and the statistic has k-1 degrees of freedom. When every fold
+    differs by the same amount the t statistic is undefined, so the exact
+    one-sided sign test is used instead: ``0.5**k`` when ``first`` wins every
+    fold. Two folds can then never reach p < 0.05.
     """
     differences = np.asarray(first, dtype=float) - np.asarray(second, dtype=float)
     folds = len(differences)
@@ -138,7 +141,7 @@ def paired_fold_test(first: Sequence[float], second: Sequence[float]) -> float:
     variance = differences.var(ddof=1) * (1.0 / folds + 1.0 / (folds - 1))
     mean = differences.mean()
     if variance == 0:
-        return 0.0 if mean > 0 else 1.0
+        return 0.5 ** folds if mean > 0 else 1.0
     statistic = mean / np.sqrt(variance)
     return float(stats.t.sf(statistic, df=folds - 1))
 
