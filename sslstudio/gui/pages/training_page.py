@@ -20,6 +20,7 @@ from sslstudio.training.checkpoints import atomic_write_text
 from sslstudio.gui.curves import CurvePlot
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.state import AppState
+from sslstudio.gui.strategy_options import StrategyOptions
 from sslstudio.gui.threads import BackgroundJob
 from sslstudio.training.config import RunConfig
 from sslstudio.training.events import Finished, Log, Progress
@@ -58,6 +59,9 @@ class TrainingPage(QWidget):
         self.strategy = QComboBox()
         self.strategy.addItems(sorted(STRATEGY_FUNCTIONS))
         self.strategy.setCurrentText("transfer")
+        self.strategy_options = StrategyOptions()
+        self.strategy.currentTextChanged.connect(self.strategy_options.show_strategy)
+        self.strategy_options.show_strategy(self.strategy.currentText())
         self.label_column = QComboBox()
         self.labels_per_class = _spin(0, 100_000, 5)
         self.labels_per_class.setToolTip("Labeled samples per class used for fine-tuning (0 = all labeled samples)")
@@ -77,7 +81,8 @@ class TrainingPage(QWidget):
         self.encoder_size.addItems(["small", "base", "large"])
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-        for label, widget in (("strategy", self.strategy), ("label column", self.label_column),
+        for label, widget in (("strategy", self.strategy), ("", self.strategy_options),
+                              ("label column", self.label_column),
                               ("labels per class", self.labels_per_class), ("pretrain epochs", self.pretrain_epochs),
                               ("fine-tune steps", self.finetune_steps), ("batch size", self.batch_size),
                               ("learning rate", self.learning_rate), ("seed", self.seed),
@@ -153,11 +158,21 @@ class TrainingPage(QWidget):
                    if column not in {"sample_id", "path"}]
         self.label_column.addItems(columns)
         self.label_column.setCurrentText(self.state.data.label_column)
+        self.strategy_options.set_columns(columns)
+
+    def showEvent(self, event) -> None:
+        """Offer the tasks checked now on the Tasks page as proxy tasks."""
+        try:
+            self.strategy_options.set_tasks([choice.name for choice in self.tasks_provider()])
+        except ValueError:
+            self.strategy_options.set_tasks([])
+        super().showEvent(event)
 
     def build_config(self) -> RunConfig:
         """Freeze the current settings into a ``RunConfig`` (read on the UI thread only)."""
         data = self.state.data
         return RunConfig(strategy=self.strategy.currentText(), tasks=self.tasks_provider(),
+                         **self.strategy_options.changes(self.strategy.currentText()),
                          encoder_size=self.encoder_size.currentText(), pretrain_epochs=self.pretrain_epochs.value(),
                          finetune_steps=self.finetune_steps.value(), batch_size=self.batch_size.value(),
                          learning_rate=self.learning_rate.value(), labels_per_class=self.labels_per_class.value(),
@@ -180,6 +195,7 @@ class TrainingPage(QWidget):
             show_error(self, "Invalid settings", str(error))
             return None
         self.strategy.setCurrentText(config.strategy)
+        self.strategy_options.apply(config)
         self.label_column.setCurrentText(config.label_column)
         data = self.state.data
         if config.label_column != data.label_column:
