@@ -7,8 +7,8 @@ import logging
 import math
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QScrollArea, QSplitter,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from sslstudio.gui.confusion_table import ConfusionTable
 from sslstudio.gui.embedding_scatter import EmbeddingScatter, choose_points
@@ -103,8 +103,11 @@ class EvaluationPage(QWidget):
         self.mistakes.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.mistakes.itemSelectionChanged.connect(self._mistake_selected)
         self.mistakes_title = QLabel()
-        self.sample_area = QVBoxLayout()
+        # The sample view scrolls, so a large view (a video, a big graph) never widens the page.
+        sample_panel = QWidget()
+        self.sample_area = QVBoxLayout(sample_panel)
         self.sample_caption = QLabel(SELECT_SAMPLE)
+        self.sample_caption.setWordWrap(True)
         self.sample_area.addWidget(self.sample_caption)
         self.sample_area.addStretch(1)
         mistakes_box = QGroupBox("Misclassified held-out samples")
@@ -113,7 +116,11 @@ class EvaluationPage(QWidget):
         mistakes_list.addWidget(self.mistakes_title)
         mistakes_list.addWidget(self.mistakes)
         mistakes_layout.addLayout(mistakes_list, 3)
-        mistakes_layout.addLayout(self.sample_area, 2)
+        sample_scroll = QScrollArea()
+        sample_scroll.setWidgetResizable(True)
+        sample_scroll.setWidget(sample_panel)
+        sample_scroll.setMinimumWidth(160)
+        mistakes_layout.addWidget(sample_scroll, 2)
 
         self.scatter = EmbeddingScatter()
         self.scatter.sample_clicked.connect(self.show_sample)
@@ -125,6 +132,7 @@ class EvaluationPage(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(mistakes_box)
         right.addWidget(self.scatter)
+        right.setSizes([1, 1])
         self.content = QSplitter(Qt.Orientation.Horizontal)
         self.content.addWidget(left)
         self.content.addWidget(right)
