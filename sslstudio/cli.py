@@ -406,7 +406,7 @@ def _export_embeddings(path: str, result, dataset, labels, config) -> None:
 
 def cmd_advise(args) -> int:
     from sslstudio.data.base import DataError
-    from sslstudio.evaluation.advisor import advise
+    from sslstudio.evaluation.advisor import ADVICE_EPOCHS, advise
     from sslstudio.training.config import RunConfig
     from sslstudio.training.context import RunContext
     from sslstudio.training.devices import select_device
@@ -418,6 +418,7 @@ def cmd_advise(args) -> int:
                             options=_key_values(args.data_option, "--data-option"))
         dataset, label_column = open_data(choice)
         config = RunConfig(labels_per_class=args.labels_per_class, max_pretrain_steps=args.steps,
+                           pretrain_epochs=ADVICE_EPOCHS,
                            batch_size=args.batch_size, seed=args.seed, device=args.device, label_column=label_column)
         context = RunContext(dataset=dataset, labels=dataset.label_column(label_column),
                              device=select_device(config.device))

@@ -71,3 +71,13 @@ def test_run_on_folder_prints_both_accuracies(tmp_path):
     card = json.loads((exports[0] / "model_card.json").read_text())
     assert card["class_names"] == ["blue", "red"]
     assert max(card["checks"]["onnx"]["max_abs_difference"]) < 1e-4
+
+
+def test_advise_ranks_table_tasks(capsys):
+    assert main(["advise", "--sample", "penguins", "--steps", "3", "--folds", "3"]) == 0
+    output = capsys.readouterr().out
+    rows = [line.split() for line in output.splitlines() if line[:1].isdigit()]
+    assert rows[0][0] == "1"
+    assert "Top pick: " + rows[0][1] in output
+    assert "significant" in output
+

@@ -37,6 +37,8 @@ from sslstudio.training.strategies.proxy import MAX_PROXY_CLASSES, train_column_
 logger = logging.getLogger(__name__)
 
 DEFAULT_ADVICE_STEPS = 200
+# Enough epochs that the step budget, not the epoch count, ends each candidate's pretraining.
+ADVICE_EPOCHS = 10_000
 SIGNIFICANCE_LEVEL = 0.05
 # Metadata columns that identify a sample or its file and so are never proxies.
 IDENTITY_COLUMNS = frozenset({"sample_id", "path", "file_name"})

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from sslstudio.data.base import Dataset
-from sslstudio.evaluation.advisor import (DEFAULT_ADVICE_STEPS, Advice, Candidate, CandidateScore, advise,
-                                          default_candidates)
+from sslstudio.evaluation.advisor import (ADVICE_EPOCHS, DEFAULT_ADVICE_STEPS, Advice, Candidate, CandidateScore,
+                                          advise, default_candidates)
 from sslstudio.gui.state import AppState
 from sslstudio.gui.threads import BackgroundJob
 from sslstudio.training.config import RunConfig
@@ -30,8 +30,6 @@ from sslstudio.training.events import Finished, Log, Progress
 logger = logging.getLogger(__name__)
 
 COLUMNS = ("rank", "candidate", "kind", "probe score (mean ± std)", "seconds")
-# Enough epochs that the step budget, not the epoch count, ends each candidate's pretraining.
-ADVICE_EPOCHS = 10_000
 
 
 def run_advice(config: RunConfig, dataset: Dataset, labels: list[str | None], candidates: Sequence[Candidate],
