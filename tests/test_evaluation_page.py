@@ -168,3 +168,42 @@ def test_main_window_routes_run_to_page(qtbot, digits_run):
     window.show_page("Evaluation")
     assert window.stack.currentWidget() is window.evaluation_page
     window.close()
+
+
+def test_curve_needs_run_settings(qtbot, digits_page):
+    assert not digits_page.label_efficiency.start_button.isEnabled()
+
+
+def test_curve_plots_both_models(qtbot, digits_run):
+    dataset, result = digits_run
+    config = RunConfig(**{**TINY, "max_pretrain_steps": 2, "finetune_steps": 2, "batch_size": 16,
+                          "label_column": "folder"})
+    page = make_page(qtbot, dataset, "folder")
+    with qtbot.waitSignal(page.scatter.points_ready, timeout=60_000):
+        page.show_result(result, config)
+    panel = page.label_efficiency
+    panel.seeds.setValue(2)
+    job = panel.start()
+    with qtbot.waitSignal(job.finished, timeout=240_000):
+        pass
+    names = [point.name for point in panel.curve.points]
+    assert names == ["1", "2", "5", "10", "all"]
+    assert all(len(point.pretrained) == 2 for point in panel.curve.points)
+    assert [item.name() for item in panel.plot.getPlotItem().listDataItems()] == ["pretrained", "scratch"]
+    assert "over seeds 0, 1" in panel.status.text()
+    page.wait()
+
+
+def test_curve_cancel_keeps_page(qtbot, digits_run):
+    dataset, result = digits_run
+    config = RunConfig(**{**TINY, "max_pretrain_steps": 2, "finetune_steps": 2, "label_column": "folder"})
+    page = make_page(qtbot, dataset, "folder")
+    with qtbot.waitSignal(page.scatter.points_ready, timeout=60_000):
+        page.show_result(result, config)
+    job = page.label_efficiency.start()
+    page.label_efficiency.cancel()
+    with qtbot.waitSignal(job.finished, timeout=240_000):
+        pass
+    assert page.label_efficiency.curve is None
+    assert page.label_efficiency.start_button.isEnabled()
+    page.wait()

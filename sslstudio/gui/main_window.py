@@ -41,7 +41,8 @@ class MainWindow(QMainWindow):
         self.training_page = TrainingPage(self.state, self.tasks_page.selected_tasks)
         self.labeling_page = LabelingPage(self.state, lambda: self.training_page.result)
         self.evaluation_page = EvaluationPage(self.state)
-        self.training_page.run_finished.connect(self.evaluation_page.show_result)
+        self.training_page.run_finished.connect(
+            lambda result: self.evaluation_page.show_result(result, self.training_page.config))
         self.advisor_page = AdvisorPage(self.state, self.training_page)
         self.advisor_page.run_started.connect(lambda: self.show_page("Training"))
         self.stack = QStackedWidget()
@@ -112,7 +113,7 @@ class MainWindow(QMainWindow):
         self.advisor_page.cancel()
         self.advisor_page.wait()
         self.labeling_page.shutdown()
-        self.evaluation_page.wait()
+        self.evaluation_page.shutdown()
         if self.load_job is not None:
             self.load_job.wait()
         super().closeEvent(event)

@@ -1,5 +1,5 @@
 """Evaluation page: held-out metrics of the pretrained model beside the scratch baseline, the confusion matrix,
-the misclassified samples in the modality's own view and an embedding scatter."""
+the misclassified samples in the modality's own view, an embedding scatter and the label-efficiency curve."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import math
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QScrollArea, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from sslstudio.gui.confusion_table import ConfusionTable
 from sslstudio.gui.embedding_scatter import EmbeddingScatter, choose_points
+from sslstudio.gui.label_efficiency_panel import LabelEfficiencyPanel
 from sslstudio.gui.state import AppState
 from sslstudio.gui.views import view_for
+from sslstudio.training.config import RunConfig
 from sslstudio.training.events import RunResult
 
 logger = logging.getLogger(__name__)
@@ -131,7 +133,11 @@ class EvaluationPage(QWidget):
         left.setMinimumWidth(440)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(mistakes_box)
-        right.addWidget(self.scatter)
+        self.label_efficiency = LabelEfficiencyPanel()
+        views = QTabWidget()
+        views.addTab(self.scatter, "Embeddings")
+        views.addTab(self.label_efficiency, "Label efficiency")
+        right.addWidget(views)
         right.setSizes([1, 1])
         self.content = QSplitter(Qt.Orientation.Horizontal)
         self.content.addWidget(left)
@@ -148,15 +154,20 @@ class EvaluationPage(QWidget):
         """Clear the shown result and show the line that requests a training run."""
         self.result = None
         self.scatter.clear()
+        self.label_efficiency.set_run(None, None, [])
         self._set_sample_view(None, SELECT_SAMPLE)
         self.message.setText(NO_RUN)
         self.content.setVisible(False)
 
-    def show_result(self, result: RunResult) -> None:
-        """Show a finished run's held-out evaluation and start its embedding plot on a worker thread."""
+    def show_result(self, result: RunResult, config: RunConfig | None = None) -> None:
+        """Show a finished run's held-out evaluation and start its embedding plot on a worker thread.
+
+        With the run's ``config``, the label-efficiency panel can compute its curve on the same settings.
+        """
         if result.status != "finished" or self.state.data is None:
             return
         dataset = self.state.data.dataset
+        self.label_efficiency.set_run(config, dataset, self.state.labels())
         self.result = result
         self._index_of = {sample_id: index for index, sample_id in enumerate(dataset.ids)}
         self._set_sample_view(None, SELECT_SAMPLE)
@@ -240,5 +251,10 @@ class EvaluationPage(QWidget):
             self.sample_area.insertWidget(1, widget, 1)
 
     def wait(self, milliseconds: int = 120_000) -> bool:
-        """Block until the embedding plot's worker jobs end; return whether they did."""
-        return self.scatter.wait(milliseconds)
+        """Block until the embedding plot's and the curve's worker jobs end; return whether they did."""
+        return self.scatter.wait(milliseconds) and self.label_efficiency.wait(milliseconds)
+
+    def shutdown(self) -> None:
+        """Cancel a label-efficiency curve in progress and wait for every worker job of the page."""
+        self.label_efficiency.cancel()
+        self.wait()
