@@ -329,7 +329,7 @@ def open_table(path: str | Path, label_column: str | None = None, id_columns: st
                ignore_columns: str | Sequence[str] | None = None, column_types: str | Mapping[str, str] | None = None,
                order_column: str | None = None, separator: str | None = None, decimal: str | None = None,
                encoding: str | None = None, sheet: str | int = 0, holdout_fraction: float = 0.2,
-               **_: object) -> TabularDataset:
+               label_optional: bool = False, **_: object) -> TabularDataset:
     """Open a CSV/TSV, Parquet or ``.xlsx`` table; one sample per row.
 
     ``label_column`` is kept out of the inputs; ``id_columns`` and
@@ -339,7 +339,8 @@ def open_table(path: str | Path, label_column: str | None = None, id_columns: st
     next-row task. ``separator``, ``decimal`` and ``encoding`` override
     detection for text files; ``sheet`` picks the Excel sheet.
     ``holdout_fraction`` must match the run's, so that held-out rows stay out
-    of the statistics.
+    of the statistics. With ``label_optional`` (new data to predict on), a
+    table without ``label_column`` opens as if no label column were named.
 
     Raises:
         DataError: for a missing or unreadable file, a table without rows, an
@@ -354,6 +355,8 @@ def open_table(path: str | Path, label_column: str | None = None, id_columns: st
     frame = raw.frame
     overrides = _type_overrides(column_types)
     id_names, ignore_names = _names(id_columns), _names(ignore_columns)
+    if label_optional and label_column and label_column not in frame.columns:
+        label_column = None
     special = {"label_column": [label_column] if label_column else [], "id_columns": id_names,
                "ignore_columns": ignore_names, "order_column": [order_column] if order_column else [],
                "column_types": list(overrides)}

@@ -251,7 +251,7 @@ def _metadata_frame(series: list[RawSeries], files: dict[str, Path], lengths: np
 
 @register_reader("timeseries", _accepts)
 def open_timeseries(path: str | Path, length_mode: str = "pad", length: int | None = None, missing: str = "mask",
-                    normalize: str = "series", sample_rate: int = DEFAULT_SAMPLE_RATE, form: str = "auto",
+                    normalize: str = "series", sample_rate: int | None = DEFAULT_SAMPLE_RATE, form: str = "auto",
                     metadata_columns: Any = None, id_column: str | None = None, time_column: str | None = None,
                     **_: object) -> TimeSeriesDataset:
     """Open a series file or a folder of them (recursively).
@@ -284,6 +284,8 @@ def open_timeseries(path: str | Path, length_mode: str = "pad", length: int | No
     _check_choice("form", form, FORMS)
     if length is not None and not 2 <= int(length) <= 1_000_000:
         raise ValueError(f"length={length} is out of range; valid range is 2 to 1000000 steps")
+    if sample_rate is None:
+        sample_rate = DEFAULT_SAMPLE_RATE
     if not 1 <= int(sample_rate) <= 384_000:
         raise ValueError(f"sample_rate={sample_rate} is out of range; valid range is 1 to 384000 Hz")
     root = Path(path).expanduser()

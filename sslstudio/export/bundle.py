@@ -62,7 +62,8 @@ def reader_options(dataset: Dataset, preprocessing: dict[str, Any]) -> dict[str,
     named = {parameter.name for parameter in parameters
              if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
     options = dict(dataset.open_options)
-    options.update({key: value for key, value in preprocessing.items() if key in named})
+    # A None entry (such as the sample rate of data without audio) means "not applicable": the reader's default stays.
+    options.update({key: value for key, value in preprocessing.items() if key in named and value is not None})
     return options
 
 

@@ -7,6 +7,7 @@ safetensors. Every file is checked against the SHA-256 in the model card first.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sslstudio.data.base import Dataset, open_dataset
+from sslstudio.data.base import Dataset, open_dataset, readers
 from sslstudio.export.card import ExportError, read_card, spec_from_card, verify_file
 from sslstudio.export.inputs import PositionalInputs, as_tuple, check_batch_matches
 from sslstudio.export.onnx import onnx_session, run_onnx
@@ -97,6 +98,9 @@ class ExportedModel:
         options = dict(reader.get("options", {}))
         for option, name in reader.get("assets", {}).items():
             options[option] = verify_file(self.model_dir, name, self.card)
+        # New data has no labels: readers that name a label column may open data without it.
+        if "label_optional" in inspect.signature(readers()[reader["modality"]].open).parameters:
+            options["label_optional"] = True
         return open_dataset(path, reader["modality"], **options)
 
     def predict_logits(self, batch: Any) -> np.ndarray:
