@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -257,6 +259,25 @@ def _open_run_folder(args, project, dataset, config, distributed) -> tuple[str, 
     return run_dir.name, run_dir
 
 
+def _cancel_on_interrupt(cancel: threading.Event):
+    """Make the first Ctrl-C set ``cancel`` (the run saves a checkpoint and stops) and a second one interrupt at once.
+
+    Returns the previous SIGINT handler, for ``signal.signal`` to restore, or None off the main thread,
+    where Python cannot install handlers and Ctrl-C is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nStopping after the current step and saving a checkpoint (press Ctrl-C again to stop at once)",
+              file=sys.stderr)
+
+    return signal.signal(signal.SIGINT, interrupt)
+
+
 def cmd_run(args) -> int:
     from tqdm import tqdm
 
@@ -287,9 +308,11 @@ def cmd_run(args) -> int:
         write_run_inputs(run_dir, choice, config)
     bar = None
     result = None
+    cancel = threading.Event()
+    previous_handler = _cancel_on_interrupt(cancel)
     try:
-        events = start_run(config, dataset, labels, run_dir, resume=bool(args.resume), distributed=distributed,
-                           device=device)
+        events = start_run(config, dataset, labels, run_dir, cancel, resume=bool(args.resume),
+                           distributed=distributed, device=device)
         for event in events:
             if isinstance(event, Progress) and not quiet:
                 if bar is None or bar.desc != event.phase:
@@ -317,12 +340,18 @@ def cmd_run(args) -> int:
         print(f"Interrupted; resume with: sslstudio train --resume {run_dir}", file=sys.stderr)
         return 130
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
         if bar is not None:
             bar.close()
         finish_distributed()
     if not distributed.is_main:
         return 0
     assert result is not None
+    if result.status == "cancelled":
+        project.finish_run(run_id, "cancelled", {})
+        print(f"Interrupted; the checkpoint is saved. Resume with: sslstudio train --resume {run_dir}", file=sys.stderr)
+        return 130
     project.finish_run(run_id, result.status, {"pretrained": result.pretrained, "scratch": result.scratch})
     print(f"Run {run_id} ({config.strategy}, {', '.join(choice.name for choice in config.tasks)})")
     print(f"Pretrained accuracy: {result.pretrained.get('accuracy', float('nan')):.4f}")

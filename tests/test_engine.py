@@ -70,6 +70,28 @@ def test_killed_run_resumes_to_same_weights(tmp_path):
         assert torch.equal(expected[name], actual[name]), name
 
 
+def test_ctrl_c_saves_checkpoint(tmp_path):
+    """The first Ctrl-C stops the run after the current step with a checkpoint to resume from."""
+    process = subprocess.Popen(train_command("--project", str(tmp_path)), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, env=environment())
+    deadline = time.monotonic() + 600
+    metrics = None
+    while time.monotonic() < deadline and process.poll() is None:
+        found = list(tmp_path.glob("runs/*/metrics.csv"))
+        if found and len(found[0].read_text().splitlines()) > 2:
+            metrics = found[0]
+            break
+        time.sleep(0.1)
+    assert metrics is not None, "pretraining wrote no metrics before the deadline"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 130, stderr
+    assert "Resume with: sslstudio train --resume" in stderr
+    saved = load_checkpoint(metrics.parent / "checkpoints" / "pretrain.pt")
+    assert saved["step"] > 0
+    assert not saved["done"]
+
+
 def test_resume_rejects_folder_without_run(tmp_path, capsys):
     from sslstudio.cli import main
 
