@@ -234,3 +234,11 @@ def test_penguins_sample_missing_cells(tmp_path):
     dataset = get_sample("penguins").open()
     assert int(dataset.missing.sum()) == 8
     assert dataset.metadata["species"].isna().sum() == 0
+
+
+def test_input_column_as_target_names_both_fixes(tmp_path):
+    dataset = open_table(write_text(tmp_path / "t.csv"), label_column="kind")
+    with pytest.raises(ValueError) as caught:
+        dataset.label_column("colour")
+    assert "label_column=colour" in str(caught.value)
+    assert "--data-option ignore_columns=colour" in str(caught.value)

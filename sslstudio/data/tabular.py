@@ -271,13 +271,16 @@ class TabularDataset(Dataset):
 
         Raises:
             ValueError: if ``column`` is an input feature, because a model
-                would then see its own target; open the table with
-                ``label_column`` set to that column.
+                would then see its own target. The message names both
+                ways out: ``label_column`` or ``ignore_columns``.
             KeyError: if the column does not exist.
         """
         if column in self.numeric_columns or column in self.categorical_columns:
-            raise ValueError(f"column {column!r} is an input feature of {self.source}, so it cannot be the label; "
-                             f"open the table with the reader option label_column={column}")
+            raise ValueError(f"column {column!r} is an input feature of {self.source}, so it cannot be a target: "
+                             f"the model would see the answer. To use it as the label, open the table with the "
+                             f"reader option label_column={column}. To use it as a proxy or as metadata, keep it "
+                             f"out of the inputs with the reader option ignore_columns={column} "
+                             f"(command line: --data-option ignore_columns={column})")
         return super().label_column(column)
 
     def preprocessing(self) -> dict[str, Any]:
