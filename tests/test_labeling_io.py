@@ -125,3 +125,20 @@ def test_cli_import_and_export(image_project, tmp_path, capsys):
     assert exported.read_text() == "sample_id,label\nred/r0.png,red\n"
     assert main(["labels", "export", str(project.folder), str(exported), "--source", "7"]) == 2
     assert "no data source with id 7" in capsys.readouterr().err
+
+
+def test_import_flags_class_typo(image_project, tmp_path, capsys):
+    project, source, _, data = image_project
+    table = tmp_path / "typo.csv"
+    table.write_text("sample_id,label\nred/r0.png,Adelie\nred/r1.png,Adelei\nblue/b0.png,Gentoo\n")
+    assert main(["labels", "import", str(project.folder), str(table)]) == 0
+    captured = capsys.readouterr()
+    assert "1 new classes named like another class" in captured.out
+    assert "new class 'Adelei' is named like 'Adelie'" in captured.err
+
+
+def test_numbered_classes_not_flagged(image_project, tmp_path):
+    project, source, files, _ = image_project
+    table = tmp_path / "grades.csv"
+    table.write_text("sample_id,label\nred/r0.png,grade 1\nred/r1.png,grade 2\n")
+    assert import_label_file(project, source, files, table).similar_classes == []

@@ -11,8 +11,10 @@ returned ``LabelImportResult``.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +53,8 @@ class LabelImportResult:
     unknown_classes: dict[str, list[str]] = field(default_factory=dict)
     invalid_rows: list[tuple[str, str]] = field(default_factory=list)
     overridden: list[tuple[str, str]] = field(default_factory=list)
+    # (new class, existing or other new class) pairs whose names differ by a typo or two.
+    similar_classes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rejected(self) -> int:
@@ -73,6 +77,8 @@ class LabelImportResult:
             parts.append(f"{len(self.invalid_rows)} invalid rows")
         if self.overridden:
             parts.append(f"{len(self.overridden)} rows overridden by a later row for the same sample")
+        if self.similar_classes:
+            parts.append(f"{len(self.similar_classes)} new classes named like another class")
         return "; ".join(parts)
 
     def details(self, limit: int = 20) -> list[str]:
@@ -87,7 +93,33 @@ class LabelImportResult:
         lines += [f"{location}: {reason}" for location, reason in self.invalid_rows[:limit]]
         lines += [f"{location}: sample {key!r} appears again later; the later label is used"
                   for location, key in self.overridden[:limit]]
+        lines += [f"new class {new!r} is named like {other!r}; if it is a typo, merge it into {other!r} with "
+                  "\"Merge into…\" in the Labeling page's class list" for new, other in self.similar_classes]
         return lines
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def similar_names(new: Sequence[str], names: Sequence[str], cutoff: float = 0.8) -> list[tuple[str, str]]:
+    """Return ``(new name, other name)`` pairs whose case-folded similarity ratio is at least ``cutoff``.
+
+    The ratio is ``difflib.SequenceMatcher``'s: 0.83 for "Adelei" against
+    "Adelie" (two letters swapped) and 0.8 for one changed letter in a
+    five-letter word, so such typos are caught. Names that differ only in digits ("grade 1", "grade 2")
+    are numbered classes, not typos, and are left out. Each unordered pair
+    appears once.
+    """
+    pairs = []
+    for name in new:
+        for other in names:
+            if other == name or (other in new and other < name):
+                continue
+            if _DIGITS.sub("", name) == _DIGITS.sub("", other):
+                continue
+            if difflib.SequenceMatcher(None, name.casefold(), other.casefold()).ratio() >= cutoff:
+                pairs.append((name, other))
+    return pairs
 
 
 def _header_columns(first_row: list[str]) -> tuple[int, int] | None:
@@ -222,6 +254,7 @@ def import_labels(project: Project, source_id: int, sample_ids: Sequence[str], r
             result.overridden.append((chosen[sample_id][0], sample_id))
         chosen[sample_id] = (row.location, row.label)
     result.created_classes = sorted({label for _, label in chosen.values()} - known_classes)
+    result.similar_classes = similar_names(result.created_classes, sorted(known_classes | set(result.created_classes)))
     result.applied = project.set_labels(source_id, [(sample_id, label) for sample_id, (_, label) in chosen.items()])
     logger.info("Imported labels into source %d: %s", source_id, result.summary())
     return result
