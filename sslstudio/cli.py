@@ -35,6 +35,18 @@ def _key_values(items: list[str], flag: str) -> dict:
     return result
 
 
+def _worker_count(text: str) -> int:
+    """Parse ``--workers``: a whole number from 0 to 64 (argparse prints the message and exits with 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; use a whole number from 0 (load batches on the "
+                                         "training thread) to 64")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslstudio", description="Self-supervised learning studio. "
                                      "Without a subcommand, the desktop application starts.")
@@ -84,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default 0 = off)")
     run.add_argument("--max-pretrain-steps", type=int, default=0,
                      help="stop pretraining after this many optimizer steps (default 0 = no limit)")
-    run.add_argument("--workers", type=int, default=0, metavar="N",
+    run.add_argument("--workers", type=_worker_count, default=0, metavar="N",
                      help="worker processes that load batches ahead of each training step (default 0 = load on "
                      "the training thread). Starting them takes seconds per phase")
     _add_strategy_arguments(run)

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from sslstudio.cli import main
@@ -81,3 +82,10 @@ def test_advise_ranks_table_tasks(capsys):
     assert "Top pick: " + rows[0][1] in output
     assert "significant" in output
 
+
+
+def test_negative_workers_named(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["run", "--sample", "digits", "--workers", "-1"])
+    assert caught.value.code == 2
+    assert "argument --workers: '-1' is invalid" in capsys.readouterr().err

@@ -246,3 +246,12 @@ def test_label_efficiency_curve(small_digits):
     assert [len(point.scratch) for point in curve.points] == [2, 2]
     assert curve.points[0].labeled_count == 10
     assert "| all |" in curve.markdown()
+
+
+@pytest.mark.parametrize(("auc", "noted"), [(0.517, False), (0.31, True)])
+def test_proxy_report_notes_reversed_score(auc, noted):
+    from sslstudio.training.strategies.proxy import agreement_report
+
+    report = agreement_report({"count": 20, "best_mapping_accuracy": 0.6, "spearman": 0.1, "roc_auc": auc}, "a column")
+    assert f"ROC AUC {auc:.3f}" in report
+    assert ("runs opposite" in report) == noted

@@ -203,7 +203,9 @@ def agreement_report(agreement: dict, description: str) -> str:
              f"best-mapping accuracy {agreement.get('best_mapping_accuracy', float('nan')):.3f}",
              f"Spearman rank correlation {agreement.get('spearman', float('nan')):.3f}"]
     if "roc_auc" in agreement:
-        parts.append(f"ROC AUC {agreement['roc_auc']:.3f} (below 0.5: the score runs opposite to the labels)")
+        below = agreement["roc_auc"] < 0.5
+        parts.append(f"ROC AUC {agreement['roc_auc']:.3f}" + (" (below 0.5: the score runs opposite to the labels)"
+                                                               if below else ""))
     return "; ".join(parts[:1]) + " " + ", ".join(parts[1:]) + ". " + SHORTCUT_WARNING
 
 
