@@ -35,6 +35,11 @@ def _key_values(items: list[str], flag: str) -> dict:
     return result
 
 
+def _error_text(error: Exception) -> str:
+    """Return the message of ``error``; a KeyError's ``str`` would wrap it in quotes."""
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
 def _worker_count(text: str) -> int:
     """Parse ``--workers``: a whole number from 0 to 64 (argparse prints the message and exits with 2)."""
     try:
@@ -193,7 +198,7 @@ def cmd_tasks(modality: str | None) -> int:
     try:
         tasks = list_tasks(modality)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_error_text(error)}", file=sys.stderr)
         return 2
     for cls in tasks:
         print(f"{cls.name}  ({cls.title})")
@@ -304,8 +309,7 @@ def cmd_run(args) -> int:
         choice, dataset, labels, config = _prepare_run(args)
         project = Project(Path(args.resume).resolve().parents[1] if args.resume else args.project, create=not args.resume)
     except (DataError, KeyError, ValueError, ProjectError, FileNotFoundError) as error:
-        message = error.args[0] if isinstance(error, KeyError) else str(error)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {_error_text(error)}", file=sys.stderr)
         return 2
     distributed, device = init_distributed(config.device) if launched_by_torchrun() else (None, None)
     if distributed is None:
@@ -344,7 +348,7 @@ def cmd_run(args) -> int:
     except (DataError, KeyError, ValueError) as error:
         if distributed.is_main:
             project.finish_run(run_id, "failed", {})
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_error_text(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if distributed.is_main:
@@ -397,7 +401,7 @@ def cmd_predict(args) -> int:
         _print_report(dataset)
         frame = model.predict_dataset(dataset)
     except (DataError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_error_text(error)}", file=sys.stderr)
         return 2
     atomic_write_text(Path(args.out), frame.to_csv(index=False))
     print(f"Predicted {len(frame)} samples with {model.card['formats'][args.format]}; wrote {args.out}")
@@ -425,7 +429,7 @@ def cmd_labels(args) -> int:
         dataset, _ = open_source(source)
         result = import_label_file(project, source["id"], dataset.ids, args.file, args.add_classes or None)
     except (ProjectError, DataError, LabelFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_error_text(error)}", file=sys.stderr)
         return 2
     print(result.summary())
     for line in result.details():
@@ -470,8 +474,7 @@ def cmd_advise(args) -> int:
             elif isinstance(event, Finished):
                 advice = event.result.extras["advice"]
     except (DataError, KeyError, ValueError) as error:
-        message = error.args[0] if isinstance(error, KeyError) else str(error)
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {_error_text(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)

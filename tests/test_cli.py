@@ -89,3 +89,10 @@ def test_negative_workers_named(capsys):
         main(["run", "--sample", "digits", "--workers", "-1"])
     assert caught.value.code == 2
     assert "argument --workers: '-1' is invalid" in capsys.readouterr().err
+
+
+def test_missing_proxy_column_message_unquoted(tmp_path, capsys):
+    code = main(["run", "--sample", "penguins", "--strategy", "proxy", "--proxy-source", "column",
+                 "--proxy-column", "islnd", "--project", str(tmp_path), "--no-export", "--quiet"])
+    assert code == 2
+    assert "error: metadata column 'islnd' not found" in capsys.readouterr().err
