@@ -13,7 +13,7 @@ from sslstudio.training.config import RunConfig
 from sslstudio.training.context import RunContext
 from sslstudio.training.events import Finished, Log, Progress
 from sslstudio.training.loop import build_tasks, pretrain
-from sslstudio.training.records import read_metrics
+from sslstudio.training.records import MetricsLog, read_metrics
 from sslstudio.training.strategies import run_strategy
 
 
@@ -71,3 +71,18 @@ def test_cancel_ends_with_cancelled_result(digits, tmp_path):
     assert events[-1].result.status == "cancelled"
     assert any(isinstance(event, Log) and "cancelled" in event.message for event in events)
     assert load_checkpoint(tmp_path / "checkpoints" / "pretrain.pt")["step"] == 2
+
+
+def test_read_metrics_keeps_resumed_rows(tmp_path):
+    path = tmp_path / "metrics.csv"
+    first = MetricsLog(path)
+    for step in (1, 2, 3):
+        first.write(Progress("pretrain", step, 4, 1, {"loss": 1.0 / step}))
+    first.close()
+    resumed = MetricsLog(path)
+    for step in (3, 4):
+        resumed.write(Progress("pretrain", step, 4, 1, {"loss": 0.1 * step}))
+    resumed.close()
+    rows = read_metrics(path)
+    assert [row["step"] for row in rows] == ["1", "2", "3", "4"]
+    assert float(rows[2]["value"]) == 0.3

@@ -11,7 +11,11 @@ COLUMNS = ("phase", "epoch", "step", "name", "value")
 
 
 class MetricsLog:
-    """Append-only ``metrics.csv``; each ``write`` flushes so a crash keeps every finished step."""
+    """Append-only ``metrics.csv``; each ``write`` flushes so a crash keeps every finished step.
+
+    A resumed run repeats the steps after its last checkpoint, so their rows
+    are appended again; ``read_metrics`` keeps the later row of each.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -32,6 +36,13 @@ class MetricsLog:
 
 
 def read_metrics(path: Path) -> list[dict[str, str]]:
-    """Return the rows of a metrics CSV as dicts."""
+    """Return the rows of a metrics CSV as dicts, one per (phase, step, name).
+
+    Where a resumed run logged a step again, the later row's value is kept at
+    the earlier row's position.
+    """
+    rows: dict[tuple[str, str, str], dict[str, str]] = {}
     with open(path, newline="", encoding="utf-8") as file:
-        return list(csv.DictReader(file))
+        for row in csv.DictReader(file):
+            rows[(row["phase"], row["step"], row["name"])] = row
+    return list(rows.values())
