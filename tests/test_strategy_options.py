@@ -94,3 +94,18 @@ def test_proxy_pattern_run_from_page(qtbot, tmp_path, monkeypatch):
     assert "file_name" in result.extras["proxy_report"]
     assert 0.0 <= result.pretrained["accuracy"] <= 1.0
     window.close()
+
+
+def test_label_column_not_offered_as_proxy(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "sample_project_folder", lambda name: tmp_path / name)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.state.data_changed, timeout=60_000):
+        window._load(loading.open_sample_project, "digits")
+    combo = window.training_page.strategy_options.proxy_column
+    offered = [combo.itemText(row) for row in range(combo.count())]
+    assert offered == ["file_name"]
+    window.training_page.label_column.setCurrentText("file_name")
+    offered = [combo.itemText(row) for row in range(combo.count())]
+    assert offered == ["folder"]
+    window.close()

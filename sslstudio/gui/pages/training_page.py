@@ -63,6 +63,7 @@ class TrainingPage(QWidget):
         self.strategy.currentTextChanged.connect(self.strategy_options.show_strategy)
         self.strategy_options.show_strategy(self.strategy.currentText())
         self.label_column = QComboBox()
+        self.label_column.currentTextChanged.connect(lambda _text: self._offer_proxy_columns())
         self.labels_per_class = _spin(0, 100_000, 5)
         self.labels_per_class.setToolTip("Labeled samples per class used for fine-tuning (0 = all labeled samples)")
         self.pretrain_epochs = _spin(0, 1000, 4)
@@ -158,7 +159,13 @@ class TrainingPage(QWidget):
                    if column not in {"sample_id", "path"}]
         self.label_column.addItems(columns)
         self.label_column.setCurrentText(self.state.data.label_column)
-        self.strategy_options.set_columns(columns)
+        self._offer_proxy_columns()
+
+    def _offer_proxy_columns(self) -> None:
+        """Offer every metadata column but the label column as a proxy target: the label is no shortcut."""
+        label = self.label_column.currentText()
+        self.strategy_options.set_columns([self.label_column.itemText(row) for row in range(self.label_column.count())
+                                           if self.label_column.itemText(row) != label])
 
     def showEvent(self, event) -> None:
         """Offer the tasks checked now on the Tasks page as proxy tasks."""
