@@ -150,3 +150,11 @@ def test_explain_flags_noisy_ranking():
     assert not significant
     assert p_value > 0.05
     assert "NOT significant" in text
+
+
+def test_candidates_leave_out_unfit_tasks():
+    from sslstudio.data.samples import get_sample
+
+    names = [candidate.name for candidate in default_candidates(get_sample("penguins").open(), "species")]
+    assert "tabular.next_value" not in names
+    assert "tabular.imputation" in names

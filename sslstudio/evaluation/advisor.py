@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sslstudio.data.base import DataError, Dataset
 from sslstudio.models.base import build_encoder
-from sslstudio.tasks.registry import list_tasks
+from sslstudio.tasks.registry import create_task, list_tasks
 from sslstudio.training.config import RunConfig, TaskChoice
 from sslstudio.training.context import Cancelled, RunContext
 from sslstudio.training.events import Finished, Log, Progress, RunResult
@@ -112,10 +112,19 @@ class Advice:
 def default_candidates(dataset: Dataset, label_column: str) -> list[Candidate]:
     """Return every registered task of the dataset's modality, each categorical metadata column, and the reference.
 
-    A column is a proxy candidate when it is not the label column or a
-    sample identity column and has 2 to ``MAX_PROXY_CLASSES`` distinct values.
+    A task is left out when its default parameters do not fit the data (such
+    as next-row prediction on a table without an order column). A column is
+    a proxy candidate when it is not the label column or a sample identity
+    column and has 2 to ``MAX_PROXY_CLASSES`` distinct values.
     """
-    candidates = [Candidate("task", cls.name, task=TaskChoice(cls.name)) for cls in list_tasks(dataset.modality)]
+    candidates = []
+    for cls in list_tasks(dataset.modality):
+        try:
+            create_task(cls.name, dataset.spec)
+        except ValueError as error:
+            logger.info("Advisor leaves out %s: %s", cls.name, error)
+            continue
+        candidates.append(Candidate("task", cls.name, task=TaskChoice(cls.name)))
     for column in dataset.metadata.columns:
         if column in IDENTITY_COLUMNS or column == label_column:
             continue
