@@ -69,7 +69,8 @@ class LabelEfficiencyPanel(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("bottom", "labels per class")
         self.plot.setLabel("left", "held-out accuracy")
-        self.plot.addLegend(offset=(-10, 10))
+        # Bottom right: the curves rise towards the top right, where a legend would hide them.
+        self.plot.addLegend(offset=(-10, -40))
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
         layout.addWidget(self.status)
