@@ -69,6 +69,12 @@ def test_page_ranks_rotation_first(ranked):
     assert page.table.item(0, 1).text() == "image.rotation"
 
 
+def test_progress_counts_candidates(ranked):
+    page = ranked.advisor_page
+    assert page.progress.value() == page.progress.maximum()
+    assert page.progress.format() == "%v/%m candidates"
+
+
 def test_table_matches_advice(ranked):
     page = ranked.advisor_page
     assert isinstance(page.advice, Advice)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 from PySide6.QtCore import Qt, Signal
@@ -72,6 +73,7 @@ class AdvisorPage(QWidget):
         self.advice: Advice | None = None
         self.advice_label_column = ""
         self._running_label_column = ""
+        self._ranking_started = time.monotonic()
 
         settings = QGroupBox("Candidates and budget")
         form = QFormLayout(settings)
@@ -217,6 +219,8 @@ class AdvisorPage(QWidget):
         self.cancel_event = threading.Event()
         self.progress.setMaximum(len(candidates))
         self.progress.setValue(0)
+        self.progress.setFormat("%v/%m candidates")
+        self._ranking_started = time.monotonic()
         self.status.setText(f"Ranking {len(candidates)} candidates, {config.max_pretrain_steps} steps each…")
         self.job = BackgroundJob(run_advice, config, self.state.data.dataset, labels, candidates, self.folds.value(),
                                  self.cancel_event, parent=self)
@@ -242,6 +246,11 @@ class AdvisorPage(QWidget):
     def handle_event(self, event) -> None:
         if isinstance(event, Progress) and event.phase == "advise":
             self.progress.setValue(event.step)
+            # Candidates cost about the same (one budget of pretraining steps each), so the mean predicts the rest.
+            remaining = (time.monotonic() - self._ranking_started) / event.step * (event.total - event.step)
+            left = f", about {remaining / 60:.0f} min left" if remaining >= 60 else \
+                (f", about {remaining:.0f} s left" if remaining > 0 else "")
+            self.progress.setFormat(f"%v/%m candidates{left}")
         elif isinstance(event, Log):
             self.status.setText(html.escape(event.message))
         elif isinstance(event, Finished):
