@@ -12,14 +12,16 @@ _COLORS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#f
 class CurvePlot(QWidget):
     """A pyqtgraph plot with one named curve per series, redrawn at most every ``interval_ms``."""
 
-    def __init__(self, title: str, y_label: str, interval_ms: int = 200, parent: QWidget | None = None):
+    def __init__(self, title: str, y_label: str, interval_ms: int = 200, legend_offset: tuple[int, int] = (-10, 10),
+                 parent: QWidget | None = None):
+        """``legend_offset`` is in pixels from the plot's edges: negative x from the right, negative y from the bottom."""
         super().__init__(parent)
         self.plot = pg.PlotWidget(title=title)
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("left", y_label)
         self.plot.setLabel("bottom", "step")
-        self.plot.addLegend(offset=(-10, 10))
+        self.plot.addLegend(offset=legend_offset)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)

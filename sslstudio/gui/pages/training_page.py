@@ -133,14 +133,19 @@ class TrainingPage(QWidget):
         left_layout.addStretch(1)
 
         self.loss_plot = CurvePlot("Loss", "loss")
-        self.accuracy_plot = CurvePlot("Accuracy", "accuracy")
+        # Accuracy rises towards the top right, so its legend sits at the bottom right.
+        self.accuracy_plot = CurvePlot("Accuracy", "accuracy", legend_offset=(-10, -40))
         self.log_panel = QPlainTextEdit()
         self.log_panel.setReadOnly(True)
         self.log_panel.setMaximumBlockCount(5000)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.loss_plot)
         right.addWidget(self.accuracy_plot)
-        right.addWidget(self.log_panel)
+        log_box = QGroupBox("Log")
+        log_layout = QVBoxLayout(log_box)
+        log_layout.setContentsMargins(4, 4, 4, 4)
+        log_layout.addWidget(self.log_panel)
+        right.addWidget(log_box)
         right.setSizes([300, 300, 150])
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
