@@ -109,3 +109,28 @@ def test_label_column_not_offered_as_proxy(qtbot, tmp_path, monkeypatch):
     offered = [combo.itemText(row) for row in range(combo.count())]
     assert offered == ["folder"]
     window.close()
+
+
+@pytest.mark.parametrize(("strategy", "option", "value"), [("feature-extraction", "probe", "knn"),
+                                                           ("multitask", "supervised_weight", 0.5)])
+def test_strategy_runs_from_page(qtbot, tmp_path, monkeypatch, strategy, option, value):
+    monkeypatch.setattr(loading, "sample_project_folder", lambda name: tmp_path / name)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.state.data_changed, timeout=60_000):
+        window._load(loading.open_sample_project, "digits")
+    page = window.training_page
+    page.strategy.setCurrentText(strategy)
+    options = page.strategy_options
+    if option == "probe":
+        options.probe.setCurrentText(value)
+    else:
+        options.supervised_weight.setValue(value)
+    page.pretrain_epochs.setValue(0)
+    page.finetune_steps.setValue(5)
+    with qtbot.waitSignal(page.run_finished, timeout=240_000) as blocker:
+        page.start()
+    assert blocker.args[0].status == "finished"
+    assert getattr(page.config, option) == value
+    assert 0.0 <= blocker.args[0].pretrained["accuracy"] <= 1.0
+    window.close()
