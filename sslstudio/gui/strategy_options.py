@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSpinBox, QStackedWidget,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QSizePolicy, QSpinBox,
+                               QStackedWidget, QWidget)
 
 from sslstudio.training.config import PROBES, PROXY_SOURCES, STRATEGIES
 
@@ -75,8 +75,14 @@ class StrategyOptions(QStackedWidget):
         self.proxy_pattern.setEnabled(source == "pattern")
 
     def show_strategy(self, strategy: str) -> None:
-        """Show the form of ``strategy`` (one of ``STRATEGIES``)."""
-        self.setCurrentWidget(self._pages[strategy])
+        """Show the form of ``strategy`` (one of ``STRATEGIES``), sized to that form alone."""
+        shown = self._pages[strategy]
+        # A stacked widget is as tall as its tallest page unless the hidden pages ignore their size hints.
+        for page in self._pages.values():
+            policy = QSizePolicy.Policy.Preferred if page is shown else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+        self.setCurrentWidget(shown)
+        self.updateGeometry()
 
     def set_columns(self, columns: list[str]) -> None:
         """Offer the dataset's metadata ``columns`` as proxy targets, keeping the current one when it remains."""
