@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxL
 
 from sslstudio.data.base import Dataset
 from sslstudio.evaluation.label_efficiency import DEFAULT_COUNTS, LabelEfficiency, label_efficiency_curve
-from sslstudio.gui.threads import BackgroundJob
+from sslstudio.gui.threads import BackgroundJob, CancellableJobOwner
 from sslstudio.training.config import RunConfig
 from sslstudio.training.context import Cancelled, RunContext
 from sslstudio.training.devices import select_device
@@ -35,7 +35,7 @@ def curve_events(config: RunConfig, dataset: Dataset, labels: list[str | None], 
         yield Log("Label-efficiency curve cancelled")
 
 
-class LabelEfficiencyPanel(QWidget):
+class LabelEfficiencyPanel(CancellableJobOwner, QWidget):
     """The curve of the last run's settings, computed on a ``BackgroundJob`` and plotted as mean ± std over seeds."""
 
     def __init__(self, parent: QWidget | None = None):
@@ -86,9 +86,6 @@ class LabelEfficiencyPanel(QWidget):
         self.start_button.setEnabled(config is not None and dataset is not None)
         self.status.setText(IDLE)
 
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
-
     def start(self) -> BackgroundJob | None:
         """Start computing the curve; return the job (None when there is no run or one is computing)."""
         if self.config is None or self.dataset is None or self.is_running():
@@ -105,15 +102,6 @@ class LabelEfficiencyPanel(QWidget):
         self.status.setText(f"Computing over seeds {', '.join(map(str, seeds))}…")
         self.job.start()
         return self.job
-
-    def cancel(self) -> None:
-        if self.is_running():
-            self.cancel_event.set()
-            self.status.setText("Cancelling after the current step…")
-
-    def wait(self, milliseconds: int = 120_000) -> bool:
-        """Block until the curve's worker ends; return whether it did."""
-        return self.job.wait(milliseconds) if self.job is not None else True
 
     def _event(self, event) -> None:
         if isinstance(event, Log):

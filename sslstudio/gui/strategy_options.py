@@ -76,12 +76,12 @@ class StrategyOptions(QStackedWidget):
 
     def show_strategy(self, strategy: str) -> None:
         """Show the form of ``strategy`` (one of ``STRATEGIES``), sized to that form alone."""
-        shown = self._pages[strategy]
+        current = self._pages[strategy]
         # A stacked widget is as tall as its tallest page unless the hidden pages ignore their size hints.
         for page in self._pages.values():
-            policy = QSizePolicy.Policy.Preferred if page is shown else QSizePolicy.Policy.Ignored
+            policy = QSizePolicy.Policy.Preferred if page is current else QSizePolicy.Policy.Ignored
             page.setSizePolicy(policy, policy)
-        self.setCurrentWidget(shown)
+        self.setCurrentWidget(current)
         self.updateGeometry()
 
     def set_columns(self, columns: list[str]) -> None:

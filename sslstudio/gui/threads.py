@@ -101,3 +101,28 @@ class BackgroundJob(QObject):
                 return False
             time.sleep(0.005)
         return True
+
+
+class CancellableJobOwner:
+    """A mixin for a widget that runs one cancellable ``BackgroundJob`` at a time.
+
+    The widget sets ``job``, ``cancel_event`` (the event its job's function
+    polls) and a ``status`` label; ``cancel`` shows ``cancelling_text`` there.
+    """
+
+    job: BackgroundJob | None = None
+    cancel_event: threading.Event
+    cancelling_text = "Cancelling after the current step…"
+
+    def is_running(self) -> bool:
+        return self.job is not None and self.job.is_running()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop after its current step (nothing when none runs)."""
+        if self.is_running():
+            self.cancel_event.set()
+            self.status.setText(self.cancelling_text)
+
+    def wait(self, milliseconds: int = 120_000) -> bool:
+        """Block until the job ends (or the timeout passes); return whether it ended."""
+        return self.job.wait(milliseconds) if self.job is not None else True

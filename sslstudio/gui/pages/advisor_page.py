@@ -22,7 +22,7 @@ from sslstudio.data.base import Dataset
 from sslstudio.evaluation.advisor import (ADVICE_EPOCHS, DEFAULT_ADVICE_STEPS, Advice, Candidate, CandidateScore,
                                           advise, default_candidates)
 from sslstudio.gui.state import AppState
-from sslstudio.gui.threads import BackgroundJob
+from sslstudio.gui.threads import BackgroundJob, CancellableJobOwner
 from sslstudio.training.config import RunConfig
 from sslstudio.training.context import RunContext
 from sslstudio.training.devices import select_device
@@ -56,11 +56,13 @@ def _score_text(score: CandidateScore) -> str:
     return f"failed: {score.error}" if score.error else f"{score.mean:.3f} ± {score.std:.3f}"
 
 
-class AdvisorPage(QWidget):
+class AdvisorPage(CancellableJobOwner, QWidget):
     """Ranks the checked candidates and starts a full run of one on ``training_page``.
 
     ``run_started`` is emitted after a full run started, so the window can show the Training page.
     """
+
+    cancelling_text = "Cancelling after the current step; the candidates scored so far stay…"
 
     run_started = Signal()
 
@@ -194,9 +196,6 @@ class AdvisorPage(QWidget):
             label_column=self.label_column.currentText(), labels_per_class=self.labels_per_class.value(),
             max_pretrain_steps=self.steps.value(), pretrain_epochs=ADVICE_EPOCHS, early_stopping_patience=0)
 
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
-
     def rank(self) -> BackgroundJob | None:
         """Start ranking the checked candidates on a worker thread; return the job (None after a message)."""
         if self.is_running():
@@ -234,14 +233,6 @@ class AdvisorPage(QWidget):
         self._running_label_column = config.label_column
         self.job.start()
         return self.job
-
-    def cancel(self) -> None:
-        if self.is_running():
-            self.cancel_event.set()
-            self.status.setText("Cancelling after the current step; the candidates scored so far stay…")
-
-    def wait(self, milliseconds: int = 120_000) -> bool:
-        return self.job.wait(milliseconds) if self.job is not None else True
 
     def handle_event(self, event) -> None:
         if isinstance(event, Progress) and event.phase == "advise":

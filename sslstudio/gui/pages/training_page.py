@@ -21,7 +21,7 @@ from sslstudio.gui.curves import CurvePlot
 from sslstudio.gui.errors import show_error
 from sslstudio.gui.state import AppState
 from sslstudio.gui.strategy_options import StrategyOptions
-from sslstudio.gui.threads import BackgroundJob
+from sslstudio.gui.threads import BackgroundJob, CancellableJobOwner
 from sslstudio.training.config import RunConfig
 from sslstudio.training.events import Finished, Log, Progress
 from sslstudio.training.strategies import STRATEGY_FUNCTIONS
@@ -37,7 +37,7 @@ def _spin(low: int, high: int, value: int) -> QSpinBox:
     return box
 
 
-class TrainingPage(QWidget):
+class TrainingPage(CancellableJobOwner, QWidget):
     """Runs one strategy at a time on a ``BackgroundJob``; ``run_finished`` carries the ``RunResult``."""
 
     run_finished = Signal(object)
@@ -192,9 +192,6 @@ class TrainingPage(QWidget):
                          loader_workers=self.loader_workers.value(),
                          label_column=self.label_column.currentText() or (data.label_column if data else "folder"))
 
-    def is_running(self) -> bool:
-        return self.job is not None and self.job.is_running()
-
     def _new_run(self, adjust: Callable[[RunConfig], RunConfig] = lambda config: config
                  ) -> tuple[RunConfig, Path] | None:
         """Freeze the settings and record a new run with its inputs; None (after a message) when invalid."""
@@ -279,14 +276,6 @@ class TrainingPage(QWidget):
         self.export_button.setEnabled(False)
         self.status.setText("Starting…")
         self.job.start()
-
-    def cancel(self) -> None:
-        if self.is_running():
-            self.cancel_event.set()
-            self.status.setText("Cancelling after the current step…")
-
-    def wait(self, milliseconds: int = 120_000) -> bool:
-        return self.job.wait(milliseconds) if self.job is not None else True
 
     def append_log(self, message: str) -> None:
         self.log_panel.appendPlainText(time.strftime("%H:%M:%S ") + message)
